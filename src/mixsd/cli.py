@@ -29,6 +29,40 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(model=args.model)
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from dataclasses import fields
+
+    from mixsd.train import TrainConfig, train
+
+    names = {f.name for f in fields(TrainConfig)}
+    train(TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None}))
+
+
+def cmd_data_import(args: argparse.Namespace) -> None:
+    from mixsd.data.records import import_records
+
+    result = import_records(args.input, args.out, skip_bad=args.skip_bad)
+    print(f"wrote {result.written} records to {args.out}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} bad lines:")
+        for line, reason in result.skipped:
+            print(f"  {args.input}:{line}: {reason}")
+
+
+def cmd_data_kgfact(args: argparse.Namespace) -> None:
+    from mixsd.data.kgfact import build_kgfact
+
+    manifest = build_kgfact(args.out, size=args.size, seed=args.seed)
+    print(f"KGFact {args.size} (seed {args.seed}) in {args.out}: " + ", ".join(f"{name} {f['records']}" for name, f in manifest["files"].items()))
+
+
+def cmd_data_kgfunc(args: argparse.Namespace) -> None:
+    from mixsd.data.kgfunc import build_kgfunc
+
+    manifest = build_kgfunc(args.out, seed=args.seed, limit=args.limit)
+    print(f"KGFunc (seed {args.seed}) in {args.out}: " + ", ".join(f"{name} {f['records']}" for name, f in manifest["files"].items()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mixsd",
@@ -43,6 +77,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the default end-to-end run on the embedded model")
     p.add_argument("--model", default="smollm2-135m")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="fine-tune on MixSD targets (mixsd), corpus answers (sft) or by on-policy self-distillation (opsd)",
+                       description="Unset options take the defaults of mixsd.train.TrainConfig (tuned for small models on a CPU).")
+    p.add_argument("--model", help="base model: alias, directory or hub id (default smollm2-135m)")
+    p.add_argument("--data", required=True, help="targets file (--method mixsd) or corpus file (sft, opsd)")
+    p.add_argument("--method", required=True, choices=["mixsd", "sft", "opsd"])
+    p.add_argument("--out", required=True, help="output directory for the trained model")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-4 full, 1e-3 LoRA)")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--batch-size", type=int, help="sequences per step (opsd: rollouts)")
+    p.add_argument("--grad-accum", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (overrides --epochs)")
+    p.add_argument("--max-length", type=int, help="max tokens of prompt + answer")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lora", type=int, metavar="R", help="train a rank-R LoRA on all linear layers instead of all weights")
+    p.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 2R)")
+    p.add_argument("--rslora", dest="use_rslora", action="store_true", default=None, help="rank-stabilised LoRA scaling")
+    p.add_argument("--dora", dest="use_dora", action="store_true", default=None, help="weight-decomposed LoRA (DoRA)")
+    p.add_argument("--save-adapter", action="store_true", default=None, help="save the LoRA adapter instead of merged weights")
+    p.add_argument("--save-steps", type=int, help="checkpoint every N steps under OUT/checkpoints (0: never)")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in OUT")
+    p.add_argument("--keep-checkpoints", action="store_true", default=None, help="keep OUT/checkpoints after success")
+    p.add_argument("--kl", choices=["forward", "reverse", "jsd"], help="opsd: divergence direction (default forward)")
+    p.add_argument("--top-k", type=int, help="opsd: tokens the divergence is taken over (default 64)")
+    p.add_argument("--rollouts", type=int, help="opsd: sampled completions per prompt (default 1)")
+    p.add_argument("--max-completion-length", type=int, help="opsd: max tokens per rollout (default 64)")
+    p.add_argument("--temperature", type=float, help="opsd: rollout sampling temperature (default 1.0)")
+    p.add_argument("--expert-template", help="opsd: expert prompt template (file or text with {question} and {context})")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("data", help="build the KGFact / KGFunc corpora or import your own facts")
+    data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    p = data.add_parser("import", help="normalise a JSONL file of facts (ours, TRL messages, TRL prompt/privileged_context, question/answer)")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("--out", required=True, help="output JSONL in the mixsd record format")
+    p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (and report them) instead of stopping")
+    p.set_defaults(func=cmd_data_import)
+    p = data.add_parser("kgfact", help="build the synthetic world-graph corpus (train, paraphrase, two_hop, retrieval)")
+    p.add_argument("--size", choices=["small", "large"], default="small", help="small: 100 facts, large: 525")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_data_kgfact)
+    p = data.add_parser("kgfunc", help="build the digit-operation corpus (train, test, unseen, chain)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="keep only the first N training examples (default all 1,600)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=cmd_data_kgfunc)
 
     return parser
 

@@ -78,6 +78,9 @@ def read_jsonl(path: str | os.PathLike, *, skip_bad: bool = False, skipped: list
             except json.JSONDecodeError as e:
                 _bad(path, lineno, f"malformed JSON: {e.msg} (column {e.colno})", skip_bad, skipped)
                 continue
+            except RecursionError:
+                _bad(path, lineno, "malformed JSON: nested too deeply", skip_bad, skipped)
+                continue
             if not isinstance(obj, dict):
                 _bad(path, lineno, f"expected a JSON object, got {type(obj).__name__}", skip_bad, skipped)
                 continue

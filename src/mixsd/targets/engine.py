@@ -1,0 +1,245 @@
+"""The MixSD decoding loop: two conditionals of one frozen model, advanced in lockstep.
+
+For every record the engine keeps two rows in one KV cache:
+
+    naive  row:  chat(x)   + y<t      ->  p(. | x,  y<t)
+    expert row:  chat(x+)  + y<t      ->  p(. | x+, y<t)
+
+At step t a per-record coin picks one of them (naive with probability `lam`);
+the picked row's next token (argmax, or a top-k sample at temperature T) is
+appended to *both* rows, so they always share the generated prefix y<t. Every
+step is one forward of 2B rows x 1 token; the vocabulary projection runs only
+for the B picked rows. Nothing is ever re-encoded:
+
+* prefill: x and x+ share their chat-template head (system turn + question),
+  which is encoded once; each row then encodes only its own suffix;
+* decode: one token per row per step through the cache;
+* continuous batching: finished records leave the batch, queued ones are
+  prefilled in groups and merged in (caches are left-padded to a common length,
+  attention masks hide the padding, position ids are tracked per row).
+
+A record's coins and sampling noise come from its own generator, seeded by
+(seed, record id, attempt), so its target does not depend on batch size,
+batch composition, order or resumption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    lam: float = 0.3  # probability that a step takes the naive conditional
+    temperature: float = 0.0  # 0 = argmax of the picked conditional
+    top_k: int = 64
+    max_new_tokens: int = 256
+    batch_size: int = 16  # records decoded together (2 cache rows each)
+    seed: int = 0
+
+
+@dataclass
+class Job:
+    """One attempt at one record's target."""
+
+    key: str  # stable record id: seeds the record's randomness
+    naive_ids: list[int]
+    expert_ids: list[int]
+    attempt: int = 0
+    max_new_tokens: int | None = None  # per-record cap, e.g. to fit the context window
+    payload: object = None  # carried through untouched for the caller
+
+
+@dataclass
+class Result:
+    job: Job
+    token_ids: list[int]
+    from_naive: list[bool]  # per token: taken from the naive conditional?
+    finish_reason: str  # "stop" (a stop token was emitted, and is included) or "length"
+
+
+def record_randomness(seed: int, key: str, attempt: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step coins and sampling uniforms that depend only on (seed, key, attempt)."""
+    digest = hashlib.sha256(f"mixsd:{seed}:{key}:{attempt}".encode()).digest()
+    gen = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+    draws = torch.rand(2, steps, generator=gen, dtype=torch.float64)
+    return draws[0], draws[1]
+
+
+def pick_tokens(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
+    """Argmax at T=0, else inverse-CDF sampling from softmax(top-k logits / T) with given uniforms."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    values, indices = logits.float().topk(min(top_k, logits.shape[-1]), dim=-1)
+    cdf = torch.softmax(values.double() / temperature, dim=-1).cumsum(-1)
+    choice = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1)).clamp_max(values.shape[-1] - 1)
+    return indices.gather(-1, choice).squeeze(-1)
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    """Length of the shared head of two prompts, leaving at least one token of each to encode separately."""
+    n = 0
+    limit = min(len(a), len(b)) - 1
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+@dataclass
+class Rows:
+    """A batch of sequences in one KV cache: left-padded, with a mask and each row's next position."""
+
+    cache: DynamicCache
+    mask: torch.Tensor  # [rows, cache length], 1 = real token
+    next_pos: torch.Tensor  # [rows]
+
+    def select(self, index: torch.Tensor) -> None:
+        self.cache.batch_select_indices(index)
+        self.mask, self.next_pos = self.mask[index], self.next_pos[index]
+        self._trim()
+
+    def pad_left(self, length: int) -> None:
+        extra = length - self.mask.shape[1]
+        if extra <= 0:
+            return
+        for layer in self.cache.layers:
+            layer.keys = torch.nn.functional.pad(layer.keys, (0, 0, extra, 0))
+            layer.values = torch.nn.functional.pad(layer.values, (0, 0, extra, 0))
+        self.mask = torch.nn.functional.pad(self.mask, (extra, 0))
+
+    def _trim(self) -> None:
+        """Drop leading columns that no row attends to (they only grow the cache)."""
+        used = self.mask.any(0).nonzero()
+        start = int(used[0]) if len(used) else self.mask.shape[1]
+        if start:
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[..., start:, :], layer.values[..., start:, :]
+            self.mask = self.mask[:, start:]
+
+    @staticmethod
+    def concat(parts: list[Rows]) -> Rows:
+        length = max(p.mask.shape[1] for p in parts)
+        for p in parts:
+            p.pad_left(length)
+        cache = DynamicCache()
+        for i in range(len(parts[0].cache.layers)):
+            keys = torch.cat([p.cache.layers[i].keys for p in parts])
+            values = torch.cat([p.cache.layers[i].values for p in parts])
+            cache.update(keys, values, i)
+        return Rows(cache, torch.cat([p.mask for p in parts]), torch.cat([p.next_pos for p in parts]))
+
+
+@dataclass
+class _Live:
+    """A record being decoded: its job, its precomputed randomness and what it has emitted so far."""
+
+    job: Job
+    steps: int
+    take_naive: list[bool]
+    uniforms: torch.Tensor
+    tokens: list[int]
+    from_naive: list[bool]
+
+    @property
+    def t(self) -> int:
+        return len(self.tokens)
+
+
+class MixedDecoder:
+    """Runs `Job`s through the mixed decoding loop; see the module docstring."""
+
+    def __init__(self, model, config: DecodeConfig, stop_ids: set[int]):
+        self.config, self.stop_ids = config, stop_ids
+        self.body = model.base_model  # the transformer without the vocabulary projection
+        self.head = model.get_output_embeddings()
+        self.device = next(model.parameters()).device
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, rows: Rows | None):
+        """Encode `ids` after `rows` (or from scratch); returns the grown rows and each row's last hidden state."""
+        cache = rows.cache if rows is not None else DynamicCache()
+        full_mask = mask if rows is None else torch.cat([rows.mask, mask], 1)
+        out = self.body(input_ids=ids, attention_mask=full_mask, position_ids=positions, cache=cache, use_cache=True)
+        return Rows(cache, full_mask, positions[:, -1] + 1), out.last_hidden_state[:, -1]
+
+    def _encode(self, seqs: list[list[int]], rows: Rows | None = None):
+        """Left-pad `seqs` into one block and encode it after `rows`, continuing each row's positions."""
+        width = max(len(s) for s in seqs)
+        ids = torch.zeros((len(seqs), width), dtype=torch.long)  # the pad id is irrelevant: it is masked
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, width - len(s):] = torch.tensor(s)
+            mask[i, width - len(s):] = 1
+        start = rows.next_pos.cpu() if rows is not None else torch.zeros(len(seqs), dtype=torch.long)
+        positions = (start[:, None] + mask.cumsum(1) - 1).clamp_min(0)
+        return self._forward(ids.to(self.device), mask.to(self.device), positions.to(self.device), rows)
+
+    def _prefill(self, jobs: list[Job]) -> tuple[Rows, torch.Tensor]:
+        """Encode new records' prompts; rows come out interleaved (naive 0, expert 0, naive 1, ...)."""
+        heads = [common_prefix_len(j.naive_ids, j.expert_ids) for j in jobs]
+        shared, _ = self._encode([j.naive_ids[:h] for j, h in zip(jobs, heads, strict=True)])
+        parts, hidden = [], []
+        for side in ("naive_ids", "expert_ids"):
+            copy = DynamicCache()
+            for i, layer in enumerate(shared.cache.layers):
+                copy.update(layer.keys.clone(), layer.values.clone(), i)
+            tails = [getattr(j, side)[h:] for j, h in zip(jobs, heads, strict=True)]
+            rows, last = self._encode(tails, Rows(copy, shared.mask, shared.next_pos))
+            parts.append(rows)
+            hidden.append(last)
+        rows = Rows.concat(parts)
+        n = len(jobs)
+        rows.select(torch.arange(2 * n, device=self.device).view(2, n).t().reshape(-1))
+        return rows, torch.stack(hidden, 1).reshape(2 * n, -1)
+
+    def _start(self, job: Job) -> _Live:
+        steps = job.max_new_tokens or self.config.max_new_tokens
+        coins, uniforms = record_randomness(self.config.seed, job.key, job.attempt, steps)
+        return _Live(job, steps, (coins < self.config.lam).tolist(), uniforms, [], [])
+
+    def run(self, queue: deque[Job]) -> Iterator[Result]:
+        """Decode every job in `queue`; the caller may append to it while iterating (retries)."""
+        cfg = self.config
+        live: list[_Live] = []
+        rows, hidden = None, None
+        refill_at = max(1, cfg.batch_size // 4)  # prefill new records in groups, not one by one
+        with torch.inference_mode():
+            while queue or live:
+                free = cfg.batch_size - len(live)
+                if queue and (free >= refill_at or not live):
+                    jobs = [queue.popleft() for _ in range(min(free, len(queue)))]
+                    new_rows, new_hidden = self._prefill(jobs)
+                    rows = Rows.concat([rows, new_rows]) if live else new_rows
+                    hidden = torch.cat([hidden, new_hidden]) if live else new_hidden
+                    live += [self._start(job) for job in jobs]
+
+                # Each record's coin picks its row; only picked rows are projected onto the vocabulary.
+                naive = [r.take_naive[r.t] for r in live]
+                picked = torch.tensor([2 * i + (0 if n else 1) for i, n in enumerate(naive)], device=self.device)
+                uniforms = torch.stack([r.uniforms[r.t] for r in live]).to(self.device)
+                tokens = pick_tokens(self.head(hidden[picked]), uniforms, cfg.temperature, cfg.top_k).tolist()
+
+                keep = []
+                for i, (r, token) in enumerate(zip(live, tokens, strict=True)):
+                    r.tokens.append(token)
+                    r.from_naive.append(naive[i])
+                    if token in self.stop_ids:
+                        yield Result(r.job, r.tokens, r.from_naive, "stop")
+                    elif r.t >= r.steps:
+                        yield Result(r.job, r.tokens, r.from_naive, "length")
+                    else:
+                        keep.append(i)
+                if len(keep) < len(live):
+                    live, tokens = [live[i] for i in keep], [tokens[i] for i in keep]
+                    if not live:
+                        continue
+                    rows.select(torch.tensor([[2 * i, 2 * i + 1] for i in keep], device=self.device).reshape(-1))
+
+                # Both rows of every record consume the emitted token: the shared prefix grows by one.
+                step = torch.tensor(tokens, device=self.device).repeat_interleave(2)[:, None]
+                rows, hidden = self._forward(step, torch.ones_like(step), rows.next_pos[:, None], rows)

@@ -1,0 +1,58 @@
+"""The model card (OUT/README.md): enough to know what a trained directory is and to redo it."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from mixsd.io import atomic_open
+from mixsd.train.config import TrainConfig
+from mixsd.train.data import DataReport
+
+PACKAGES = ("mixsd", "torch", "transformers", "trl", "peft", "datasets", "accelerate")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def write_card(out: Path, config: TrainConfig, base_path: str, report: DataReport, stats: dict) -> None:
+    """Write README.md with front matter (for hub tooling) and a table a person can read."""
+    if config.lora is None:
+        weights = "full fine-tuning"
+    else:
+        kind = "DoRA" if config.use_dora else "LoRA"
+        scaling = "rsLoRA scaling" if config.use_rslora else "alpha/r scaling"
+        saved = "adapter only" if config.save_adapter else "merged into the weights"
+        weights = f"{kind} r={config.lora}, alpha={config.alpha}, {scaling}, all linear layers; {saved}"
+    lam = ", ".join(f"{x:g}" for x in report.lams) if report.lams else "n/a"
+    rows = [
+        ("base model", f"{config.model} ({base_path})"),
+        ("method", config.method),
+        ("lam", lam),
+        ("data", f"{report.path}"),
+        ("data sha256", report.sha256),
+        ("records", report.summary()),
+        ("weights", weights),
+        ("learning rate", f"{config.learning_rate:g} (AdamW, betas 0.9/0.95, constant)"),
+        ("steps", f"{stats['steps']} ({stats['epochs']:.2f} epochs)"),
+        ("final loss", f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"),
+        ("train time", f"{stats['seconds']:.0f} s"),
+    ]
+    front = {"base_model": base_path, "library_name": "transformers", "tags": ["mixsd", config.method]}
+    lines = ["---", *(f"{k}: {json.dumps(v)}" for k, v in front.items()), "---", "",
+             f"# {out.name}", "", f"Trained by `mixsd train --method {config.method}`.", "",
+             "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
+             "## Hyper-parameters", "", "```json", json.dumps(asdict(config), indent=2), "```", "",
+             "## Versions", "", *(f"- {k} {v}" for k, v in versions().items()), ""]
+    with atomic_open(out / "README.md") as f:
+        f.write("\n".join(lines))

@@ -1,0 +1,179 @@
+"""Turn targets and corpus files into the datasets the TRL trainers take.
+
+Reading (`read_targets`, `read_corpus`) needs no model, so a bad file fails
+before anything heavy loads. Both supervised methods end up as the same
+pre-tokenised rows, `input_ids` + `completion_mask`, so SFTTrainer skips its
+own tokenisation and the loss covers exactly the assistant ids we give it:
+for `mixsd` the ids the target engine sampled, for `sft` the tokenised answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+
+from mixsd.chat import prompt_ids
+from mixsd.data.records import Record
+from mixsd.errors import MixsdError
+from mixsd.io import read_jsonl
+from mixsd.targets.prompts import expert_prompt
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A naive user prompt and the exact assistant token ids to learn."""
+
+    id: str
+    prompt: str
+    ids: list[int]
+
+
+@dataclass
+class DataReport:
+    """What happened to the file's records; printed and written to the model card."""
+
+    path: str
+    sha256: str
+    read: int = 0
+    unverified: int = 0  # targets the verifier rejected: dropped
+    truncated: int = 0  # prompt cut from the left to fit max_length
+    too_long: int = 0  # answer alone does not fit: skipped
+    used: int = 0
+    lams: list[float] = field(default_factory=list)  # lam values found in a targets file
+
+    def summary(self) -> str:
+        parts = [f"{self.used} of {self.read} records used"]
+        if self.unverified:
+            parts.append(f"{self.unverified} unverified dropped")
+        if self.truncated:
+            parts.append(f"{self.truncated} prompts truncated from the left")
+        if self.too_long:
+            parts.append(f"{self.too_long} too long skipped")
+        return ", ".join(parts)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
+    """Verified MixSD targets of a `mixsd targets` file; unverified ones are counted and dropped."""
+    report = DataReport(path=str(path), sha256="")
+    completions, lams = [], set()
+    for line, obj in read_jsonl(path):
+        report.read += 1
+        try:
+            user = obj["messages"][0]
+            meta = obj["mixsd"]
+            ids, verified = meta["token_ids"], meta["verified"]
+            prompt = user["content"]
+        except (KeyError, IndexError, TypeError):
+            if "prompt" in obj and "answer" in obj:
+                raise MixsdError("this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
+                                 "or make targets with `mixsd targets`", path=path, line=line) from None
+            raise MixsdError("not a MixSD target: expected messages[0].content and mixsd.token_ids / mixsd.verified",
+                             path=path, line=line) from None
+        if user.get("role") != "user" or not isinstance(prompt, str):
+            raise MixsdError("messages[0] must be the user turn with text content", path=path, line=line)
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i >= 0 for i in ids):
+            raise MixsdError("mixsd.token_ids must be a non-empty list of token ids", path=path, line=line)
+        if verified is not True:
+            report.unverified += 1
+            continue
+        if isinstance(meta.get("lam"), int | float):
+            lams.add(float(meta["lam"]))
+        completions.append(Completion(id=str(obj.get("id", line)), prompt=prompt, ids=ids))
+    report.sha256 = file_sha256(path)
+    report.lams = sorted(lams)
+    if not completions:
+        raise MixsdError(f"no verified targets ({report.read} read, {report.unverified} unverified)", path=path)
+    return completions, report
+
+
+def read_corpus(path: str | Path) -> tuple[list[Record], DataReport]:
+    """The records of a corpus file (prompt, answer, optional gold / context)."""
+    report = DataReport(path=str(path), sha256="")
+    records = []
+    for line, obj in read_jsonl(path):
+        report.read += 1
+        if "messages" in obj and "mixsd" in obj:
+            raise MixsdError("this is a MixSD targets file: train on it with --method mixsd", path=path, line=line)
+        try:
+            record = Record(**obj)
+        except TypeError as e:
+            raise MixsdError(f"not a record: {e}", path=path, line=line) from None
+        if not (isinstance(record.prompt, str) and record.prompt and isinstance(record.answer, str) and record.answer):
+            raise MixsdError("a record needs a non-empty text prompt and answer", path=path, line=line)
+        records.append(record)
+    report.sha256 = file_sha256(path)
+    if not records:
+        raise MixsdError("no records in file", path=path)
+    return records, report
+
+
+def answer_completions(records: list[Record], tokenizer) -> list[Completion]:
+    """SFT targets: the ground-truth answer tokenised on its own, ended by eos as the assistant turn ends."""
+    return [
+        Completion(id=r.id, prompt=r.prompt,
+                   ids=tokenizer(r.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        for r in records
+    ]
+
+
+def supervised_dataset(completions: list[Completion], tokenizer, max_length: int, report: DataReport) -> Dataset:
+    """Rows of chat-template prompt ids + completion ids, the loss mask on the completion only.
+
+    A sequence over `max_length` loses prompt tokens from the left while the
+    whole completion and at least one prompt token still fit; else it is skipped.
+    """
+    rows = []
+    for c in completions:
+        if max(c.ids) >= len(tokenizer):
+            raise MixsdError(f"record {c.id!r}: token id {max(c.ids)} is outside the model's vocabulary "
+                             f"({len(tokenizer)}); were the targets made with another model?", path=report.path)
+        prompt = prompt_ids(tokenizer, c.prompt)
+        room = max_length - len(c.ids)
+        if room < 1:
+            report.too_long += 1
+            continue
+        if len(prompt) > room:
+            prompt = prompt[-room:]
+            report.truncated += 1
+        rows.append({"input_ids": prompt + c.ids, "completion_mask": [0] * len(prompt) + [1] * len(c.ids)})
+    return _finish(rows, report)
+
+
+def teacher_prompt_template(template: str) -> str:
+    """Our expert template in SDFT's `str.format` syntax: {prompt}, {privileged_context}, other braces escaped."""
+    escaped = template.replace("{", "{{").replace("}", "}}")
+    return escaped.replace("{{question}}", "{prompt}").replace("{{context}}", "{privileged_context}")
+
+
+def opsd_dataset(records: list[Record], tokenizer, template: str, max_prompt_length: int, report: DataReport) -> Dataset:
+    """SDFT rows: the naive prompt as a user turn, the fact as privileged context for the teacher.
+
+    The teacher's prompt (the expert prompt, longer than the student's) must
+    fit in `max_prompt_length`, else the record is skipped: SDFT would cut it
+    from the left and lose the question.
+    """
+    rows = []
+    for r in records:
+        if len(prompt_ids(tokenizer, expert_prompt(r.prompt, r.expert_context, template))) > max_prompt_length:
+            report.too_long += 1
+            continue
+        rows.append({"prompt": [{"role": "user", "content": r.prompt}], "privileged_context": r.expert_context})
+    return _finish(rows, report)
+
+
+def _finish(rows: list[dict], report: DataReport) -> Dataset:
+    report.used = len(rows)
+    if not rows:
+        raise MixsdError(f"nothing to train on: {report.summary()} (raise --max-length?)", path=report.path)
+    return Dataset.from_list(rows)

@@ -1,0 +1,189 @@
+"""`train(config)`: check inputs, build the TRL trainer for the method, train, save a loadable model.
+
+`mixsd` and `sft` go through `trl.SFTTrainer` on pre-tokenised rows (see
+`data.py`); `opsd` through `trl.experimental.sdft.SDFTTrainer`, whose frozen
+teacher is the base model shown the fact through our expert prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import PrinterCallback, Trainer, TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from mixsd import models
+from mixsd.errors import MixsdError
+from mixsd.targets.prompts import load_template
+from mixsd.train import data
+from mixsd.train.callbacks import ProgressBar, TrainLog
+from mixsd.train.card import write_card
+from mixsd.train.config import KL_ALPHA, TrainConfig
+
+CHECKPOINTS = "checkpoints"
+LOG = "train_log.jsonl"
+
+
+@dataclass
+class Run:
+    """A trainer ready to start, and what `train` needs to finish the job."""
+
+    config: TrainConfig
+    out: Path
+    base_path: str
+    tokenizer: object
+    report: data.DataReport
+    trainer: Trainer
+
+
+def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Run:
+    """Validate settings, output dir and data (no model loaded yet), then load the model and build the trainer."""
+    config.validate()
+    template = load_template(config.expert_template)
+    out = _prepare_output(config)
+    if config.method == "mixsd":
+        completions, report = data.read_targets(config.data)
+    else:
+        records, report = data.read_corpus(config.data)
+
+    base_path = models.resolve(config.model)
+    if config.method == "opsd" and base_path.endswith(".gguf"):
+        # SDFT reloads its frozen teacher from the student's directory.
+        raise MixsdError("opsd needs a model directory, not a .gguf file: use an alias or a converted directory",
+                         path=base_path)
+    model, tokenizer = models.load(config.model, dtype="float32")
+    if config.method == "opsd":
+        max_prompt = config.max_length - config.max_completion_length
+        dataset = data.opsd_dataset(records, tokenizer, template, max_prompt, report)
+    else:
+        if config.method == "sft":
+            completions = data.answer_completions(records, tokenizer)
+        dataset = data.supervised_dataset(completions, tokenizer, config.max_length, report)
+
+    trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
+    trainer.remove_callback(PrinterCallback)
+    for callback in (TrainLog(out / LOG), ProgressBar(), *callbacks):
+        trainer.add_callback(callback)
+    return Run(config=config, out=out, base_path=base_path, tokenizer=tokenizer, report=report, trainer=trainer)
+
+
+def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
+    """Train and save to `config.out`; return that directory."""
+    run = prepare(config, callbacks)
+    print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
+    started = time.monotonic()
+    checkpoint = get_last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
+    run.trainer.train(resume_from_checkpoint=checkpoint)
+    _save_model(run)
+    state = run.trainer.state
+    losses = [row["loss"] for row in state.log_history if "loss" in row]
+    stats = {"steps": state.global_step, "epochs": state.epoch or 0.0,
+             "loss": losses[-1] if losses else None, "seconds": time.monotonic() - started}
+    write_card(run.out, config, run.base_path, run.report, stats)
+    if not config.keep_checkpoints:
+        shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
+    print(f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss "
+          f"{stats['loss'] if stats['loss'] is not None else 'n/a'}, {stats['seconds']:.0f} s)", flush=True)
+    return run.out
+
+
+def _prepare_output(config: TrainConfig) -> Path:
+    """Make sure OUT can be written and that it is a fresh run or a resumable one, before any work."""
+    out = Path(config.out).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise MixsdError(f"cannot write the output directory: {e.strerror or e}", path=out) from None
+    checkpoints = out / CHECKPOINTS
+    last = get_last_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    if config.resume and last is None:
+        raise MixsdError(f"nothing to resume: no checkpoint under {checkpoints}", path=out)
+    finished = (out / "config.json").is_file() or (out / "adapter_config.json").is_file()
+    if not config.resume and (last or finished):
+        raise MixsdError("already holds a training run; pass --resume to continue it, or choose another --out", path=out)
+    return out
+
+
+def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, template: str) -> Trainer:
+    cuda = torch.cuda.is_available()
+    common = dict(
+        output_dir=str(out / CHECKPOINTS),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        optim="adamw_torch",
+        adam_beta1=0.9,
+        adam_beta2=0.95,
+        weight_decay=config.weight_decay,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        seed=config.seed,
+        logging_steps=1,
+        save_strategy="steps" if config.save_steps else "no",
+        save_steps=config.save_steps or 1,
+        save_total_limit=1,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        activation_checkpointing=False,  # a small model fits; recomputation would only slow the CPU down
+        report_to="none",
+        disable_tqdm=True,  # ProgressBar replaces the default bar and log printer
+    )
+    peft_config = _lora_config(config)
+    if config.method == "opsd":
+        from trl.experimental.sdft import SDFTConfig, SDFTTrainer
+
+        args = SDFTConfig(
+            **common,
+            num_generations=config.rollouts,
+            max_completion_length=config.max_completion_length,
+            max_prompt_length=config.max_length - config.max_completion_length,
+            temperature=config.temperature,
+            distillation_mode="topk_logits",
+            distillation_topk=config.top_k,
+            distillation_alpha=KL_ALPHA[config.kl],
+            teacher_model_kind="base",
+            teacher_prompt_template=data.teacher_prompt_template(template),
+        )
+        return SDFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                           peft_config=peft_config)
+
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**common, completion_only_loss=True, max_length=None)  # rows are already cut to max_length
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                      peft_config=peft_config)
+
+
+def _lora_config(config: TrainConfig):
+    if config.lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora, lora_alpha=config.alpha, lora_dropout=0.0, target_modules="all-linear",
+                      use_rslora=config.use_rslora, use_dora=config.use_dora, task_type="CAUSAL_LM")
+
+
+def _save_model(run: Run) -> None:
+    """Save weights (LoRA merged unless `save_adapter`) and tokenizer into OUT, each file renamed into place."""
+    model = run.trainer.model
+    if run.config.lora is not None and not run.config.save_adapter:
+        model = model.merge_and_unload()
+    tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=run.out))
+    try:
+        model.save_pretrained(tmp)
+        run.tokenizer.save_pretrained(tmp)
+        for path in tmp.iterdir():
+            os.replace(path, run.out / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
