@@ -29,6 +29,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(model=args.model)
 
 
+def cmd_targets(args: argparse.Namespace) -> None:
+    from mixsd.targets.generate import TargetConfig, generate_targets
+
+    config = TargetConfig(**{k: v for k, v in vars(args).items() if k not in ("func", "command")})
+    report = generate_targets(config)
+    print(f"{report.written} targets in {report.out}: {report.verified} verified by mixsd, "
+          f"{len(report.gold_fallback)} ground-truth fallbacks, {len(report.unverified)} unverified, "
+          f"{len(report.skipped)} skipped; {report.tokens} tokens, mean naive fraction "
+          f"{report.mean_naive_fraction:.2f}, {report.seconds:.0f}s (details: {report.out}.report.json)")
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from dataclasses import fields
 
@@ -63,6 +74,28 @@ def cmd_data_kgfunc(args: argparse.Namespace) -> None:
     print(f"KGFunc (seed {args.seed}) in {args.out}: " + ", ".join(f"{name} {f['records']}" for name, f in manifest["files"].items()))
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    from mixsd.evaluation import EvalConfig, evaluate, format_table
+
+    config = EvalConfig(**{k: v for k, v in vars(args).items() if k not in ("func", "command", "no_cache")},
+                        use_cache=not args.no_cache)
+    print(format_table(evaluate(config)))
+    print(f"every figure, the predictions and the command: {config.out}")
+
+
+def cmd_nll(args: argparse.Namespace) -> None:
+    from mixsd import models
+    from mixsd.evaluation.nll import target_nll
+    from mixsd.io import write_json
+
+    model, tokenizer = models.load(args.model, dtype=args.dtype, device=args.device)
+    rows = [target_nll(model, tokenizer, path, batch_size=args.batch_size) for path in args.files]
+    for row in rows:
+        print(f"{row['mean_nll']:.4f} nats/token  {row['records']:>5} records {row['tokens']:>7} tokens  {row['file']}")
+    if args.out:
+        write_json(args.out, {"model": args.model, "files": rows})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mixsd",
@@ -77,6 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the default end-to-end run on the embedded model")
     p.add_argument("--model", default="smollm2-135m")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("targets", help="generate verified MixSD targets for a corpus (resumable)")
+    p.add_argument("--model", default="smollm2-135m", help="alias, local directory, .gguf file or hub id")
+    p.add_argument("--data", required=True, help="corpus JSONL (any format `mixsd data import` reads)")
+    p.add_argument("--out", required=True, help="targets JSONL (TRL conversational format + a mixsd block)")
+    p.add_argument("--lam", type=float, default=0.3, help="probability of the naive conditional per token")
+    p.add_argument("--temperature", type=float, default=0.0, help="0: argmax of the picked conditional")
+    p.add_argument("--top-k", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--retries", type=int, default=3, help="new attempts (fresh coins) for a target that fails")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16, help="records decoded together")
+    p.add_argument("--expert-template", help="file or text with {question} and {context} (default: ours)")
+    p.add_argument("--extract", choices=["boxed", "number", "boxed_or_number", "text"], default="boxed_or_number")
+    p.add_argument("--strict", action="store_true", help="answer must equal gold (normalised), not contain it")
+    p.add_argument("--on-fail", choices=["skip", "gold"], default="skip",
+                   help="skip: keep the failed target marked verified=false (training drops it); gold: write y*")
+    p.add_argument("--dtype", default="auto", help="auto: float32 on CPU, bfloat16 on CUDA")
+    p.add_argument("--device", help="default: cuda if available, else cpu")
+    p.set_defaults(func=cmd_targets)
 
     p = sub.add_parser("train", help="fine-tune on MixSD targets (mixsd), corpus answers (sft) or by on-policy self-distillation (opsd)",
                        description="Unset options take the defaults of mixsd.train.TrainConfig (tuned for small models on a CPU).")
@@ -124,6 +177,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="keep only the first N training examples (default all 1,600)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_data_kgfunc)
+
+    p = sub.add_parser("eval", help="memorisation of the facts and retention of the base model's abilities, side by side",
+                       description="Unset options take the defaults of mixsd.evaluation.EvalConfig.")
+    p.add_argument("--model", required=True, help="the tuned model: alias, directory, .gguf file or hub id")
+    p.add_argument("--base", default="smollm2-135m", help="the model it was tuned from (its results are cached)")
+    p.add_argument("--facts", help="facts directory (mixsd data kgfact|kgfunc) or one JSONL file (the train split)")
+    p.add_argument("--suite", default="default",
+                   help="default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names")
+    p.add_argument("--limit", type=int, help="at most N items per benchmark task and N records per fact split")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=128, help="for greedy answers to the fact questions")
+    p.add_argument("--metric", default="acc", help="per-item benchmark metric behind retention (acc, acc_norm)")
+    p.add_argument("--seed", type=int, default=0, help="benchmark subsets and bootstrap")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the confidence intervals")
+    p.add_argument("--drift-items", type=int, default=8, help="held-out prompts per benchmark task for drift (0: skip)")
+    p.add_argument("--fisher-items", type=int, default=32, help="held-out items for the diagonal Fisher (0: skip)")
+    p.add_argument("--targets", help="the file the model was trained on, for its NLL under the base model")
+    p.add_argument("--no-cache", action="store_true", help="re-score the base model (and refresh its cached results) instead of reusing them")
+    p.add_argument("--dtype", default="auto", help="auto: float32 on CPU, bfloat16 on CUDA")
+    p.add_argument("--device", help="default: cuda if available, else cpu")
+    p.add_argument("--out", default="eval.json")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("nll", help="mean per-token NLL of targets or corpus answers under a model, given the naive prompt")
+    p.add_argument("files", nargs="+", help="targets files (mixsd targets) or corpus files (any record format)")
+    p.add_argument("--model", default="smollm2-135m", help="usually the base model the targets were made with")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device")
+    p.add_argument("--out", help="also write the figures to this JSON file")
+    p.set_defaults(func=cmd_nll)
 
     return parser
 

@@ -1,0 +1,220 @@
+"""`mixsd targets`: turn a corpus into verified MixSD training targets, resumably.
+
+Records stream into `OUT.partial` as they finish (one flushed line each, after
+a header that fingerprints the settings); a restarted run with the same
+settings skips what is there. At the end the targets are written to OUT in
+input order, atomically, with a summary next to it in `OUT.report.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from mixsd import __version__
+from mixsd.answers import ExtractMode, extract, matches
+from mixsd.chat import prompt_ids, stop_ids
+from mixsd.data.records import Record, read_records
+from mixsd.errors import MixsdError
+from mixsd.io import dumps_line, write_json, write_jsonl
+from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
+from mixsd.targets.prompts import expert_prompt, load_template
+
+
+@dataclass
+class TargetConfig:
+    data: str
+    out: str
+    model: str = "smollm2-135m"
+    lam: float = 0.3
+    temperature: float = 0.0
+    top_k: int = 64
+    max_new_tokens: int = 256
+    retries: int = 3  # extra attempts, with fresh coins, for a target that fails verification
+    seed: int = 0
+    batch_size: int = 16
+    expert_template: str | None = None  # None = ours; a file path or the template text
+    extract: ExtractMode = "boxed_or_number"
+    strict: bool = False  # exact (normalised) match instead of "gold contained in the answer"
+    on_fail: str = "skip"  # "skip": keep it marked verified=false (trainers drop it); "gold": write y*
+    dtype: str = "auto"
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lam <= 1.0:
+            raise MixsdError(f"--lam must be in [0, 1], got {self.lam}")
+        if self.temperature < 0 or self.top_k < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise MixsdError("--temperature must be >= 0 and --top-k, --max-new-tokens, --batch-size >= 1")
+        if self.retries < 0:
+            raise MixsdError("--retries must be >= 0")
+        if self.on_fail not in ("skip", "gold"):
+            raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
+
+    @property
+    def can_change_on_retry(self) -> bool:
+        """At temperature 0 with lam 0 or 1 the coins do not matter: a retry would repeat the failure."""
+        return self.temperature > 0 or 0.0 < self.lam < 1.0
+
+
+@dataclass
+class TargetReport:
+    out: str
+    records: int = 0
+    written: int = 0
+    verified: int = 0
+    unverified: list[str] = field(default_factory=list)
+    gold_fallback: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    resumed: int = 0
+    attempts: int = 0
+    tokens: int = 0
+    mean_naive_fraction: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def acceptance(self) -> float:
+        return self.verified / max(1, self.written)
+
+
+def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: str) -> str:
+    """Everything that changes a target's bytes; a partial file from other settings must not be resumed."""
+    keys = ("lam", "temperature", "top_k", "max_new_tokens", "retries", "seed", "extract", "strict", "on_fail")
+    material = {k: getattr(config, k) for k in keys} | {"data": data_sha, "template": template, "model": model_id}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_partial(path: Path, stamp: str) -> dict[str, dict]:
+    """Finished rows of an interrupted run, by record id; a torn last line is dropped."""
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    header = json.loads(lines[0]) if lines and lines[0].startswith("{") else {}
+    if header.get("mixsd_partial") != stamp:
+        raise MixsdError("an interrupted run with different settings left this file; delete it or rerun with the"
+                         " same settings", path=path)
+    done = {}
+    for line in lines[1:]:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            break  # killed mid-write
+        done[row["id"]] = row
+    return done
+
+
+def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig, verified: bool) -> dict:
+    """One output line: TRL conversational format plus a `mixsd` block with the exact sampled ids."""
+    if result is None:  # ground-truth fallback
+        ids = tokenizer.encode(record.answer, add_special_tokens=False) + [tokenizer.eos_token_id]
+        text, naive_fraction, finish, attempts = record.answer, 0.0, "gold", config.retries + 1
+    else:
+        ids = result.token_ids
+        body = ids[:-1] if result.finish_reason == "stop" else ids
+        text = tokenizer.decode(body, skip_special_tokens=True)
+        naive_fraction = sum(result.from_naive) / len(ids)
+        finish, attempts = result.finish_reason, result.job.attempt + 1
+    return {
+        "id": record.id,
+        "messages": [{"role": "user", "content": record.prompt}, {"role": "assistant", "content": text}],
+        "mixsd": {
+            "lam": config.lam,
+            "seed": config.seed,
+            "attempts": attempts,
+            "verified": verified,
+            "source": "gold" if result is None else "mixsd",
+            "naive_fraction": round(naive_fraction, 6),
+            "token_ids": ids,
+            "finish_reason": finish,
+            "gold": record.gold,
+            "extracted": extract(text, config.extract),
+        },
+    }
+
+
+def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> TargetReport:
+    """Generate, verify and write the targets of `config.data`; pass `model`/`tokenizer` to reuse loaded ones."""
+    from mixsd import models
+
+    started = time.time()
+    data_path, out = Path(config.data), Path(config.out)
+    records = read_records(data_path)
+    if not records:
+        raise MixsdError("no records to generate targets for", path=data_path)
+    template = load_template(config.expert_template)
+    if model is None:
+        model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
+    data_sha = hashlib.sha256(data_path.read_bytes()).hexdigest()
+    partial = out.with_name(out.name + ".partial")
+    stamp = fingerprint(config, data_sha, template, str(getattr(model, "name_or_path", config.model)))
+    done = _read_partial(partial, stamp)
+    report = TargetReport(out=str(out), records=len(records), resumed=len(done))
+
+    # Build one job per record still to do; prompts that cannot fit the context are skipped.
+    context = getattr(model.config, "max_position_embeddings", None) or 1 << 30
+    by_id: dict[str, Record] = {}
+    queue: deque[Job] = deque()
+    for record in records:
+        naive = prompt_ids(tokenizer, record.prompt)
+        expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template))
+        if len(expert) >= context:
+            report.skipped.append({"id": record.id, "reason": f"expert prompt has {len(expert)} tokens,"
+                                   f" the model's context is {context}"})
+            continue
+        by_id[record.id] = record
+        if record.id not in done:
+            budget = min(config.max_new_tokens, context - len(expert))
+            queue.append(Job(record.id, naive, expert, max_new_tokens=budget))
+
+    decoder = MixedDecoder(model, DecodeConfig(config.lam, config.temperature, config.top_k,
+                                               config.max_new_tokens, config.batch_size, config.seed),
+                           stop_ids(tokenizer, model))
+    # (Re)write the partial file with its header and the intact rows, then append as records finish.
+    write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *done.values()])
+    tokens = accepted = 0
+    t0 = time.time()
+    with open(partial, "a", encoding="utf-8") as sink, \
+            tqdm(total=len(by_id), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar:
+        for result in decoder.run(queue):
+            record = by_id[result.job.key]
+            tokens += len(result.token_ids)
+            text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
+            ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
+            if not ok and record.gold is not None and config.can_change_on_retry \
+                    and result.job.attempt < config.retries:
+                job = result.job  # retry first, so that finished records reach the partial file early
+                queue.appendleft(Job(job.key, job.naive_ids, job.expert_ids, job.attempt + 1, job.max_new_tokens))
+                continue
+            fallback = not ok and record.gold is not None and config.on_fail == "gold"
+            row = _row(record, None if fallback else result, tokenizer, config, ok or fallback)
+            sink.write(dumps_line(row))
+            sink.flush()
+            done[record.id] = row
+            bar.update(1)
+            accepted += ok
+            elapsed = max(time.time() - t0, 1e-9)
+            bar.set_postfix(tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}", tok_s=f"{tokens / elapsed:.0f}",
+                            accept=f"{accepted / max(1, bar.n - report.resumed):.0%}")
+
+    rows = [done[r.id] for r in records if r.id in done]
+    write_jsonl(out, rows)
+    partial.unlink()
+    for row in rows:
+        meta = row["mixsd"]
+        report.verified += meta["verified"] and meta["source"] == "mixsd"
+        report.attempts += meta["attempts"]
+        report.tokens += len(meta["token_ids"])
+        if meta["source"] == "gold":
+            report.gold_fallback.append(row["id"])
+        elif not meta["verified"]:
+            report.unverified.append(row["id"])
+    report.written = len(rows)
+    report.mean_naive_fraction = round(sum(r["mixsd"]["naive_fraction"] for r in rows) / max(1, len(rows)), 6)
+    report.seconds = round(time.time() - started, 2)
+    write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
+    return report
