@@ -26,7 +26,31 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from mixsd.demo import run_demo
 
-    run_demo(model=args.model)
+    run_demo(model=args.model, out=args.out)
+
+
+def cmd_inject(args: argparse.Namespace) -> None:
+    from mixsd.pipeline import InjectConfig, inject, load_yaml
+
+    values = load_yaml(args.config) if args.config else {}
+    for key in ("model", "facts", "out", "lam", "method", "lora"):
+        if getattr(args, key) is not None:  # flags override the config file
+            values[key] = getattr(args, key)
+    inject(InjectConfig.from_mapping(values, args.config or "command line"))
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from mixsd.sweep import sweep
+
+    specs = sweep(args.config, args.out, runs=args.runs, stop_after=args.stage, dry_run=args.dry_run)
+    if args.dry_run:
+        print("\n".join(s.name for s in specs))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from mixsd.report.sweep import write_sweep_report
+
+    print(write_sweep_report(args.dir))
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -107,9 +131,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list model aliases and where their converted weights are cached")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("demo", help="the default end-to-end run on the embedded model")
+    p = sub.add_parser("demo", help="inject KGFact-small into the embedded model and report (what `make demo` runs)")
     p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--out", default="runs/demo", help="run directory (rerunning continues or skips finished stages)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("inject", help="targets -> train -> evaluate -> report, skipping stages that are up to date")
+    p.add_argument("--model", help="base model (default smollm2-135m)")
+    p.add_argument("--facts", help="facts file, or a directory with train.jsonl and evaluation splits")
+    p.add_argument("--out", help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
+    p.add_argument("--lam", type=float, help="MixSD's naive-conditional probability (default 0.3)")
+    p.add_argument("--method", choices=["mixsd", "sft", "opsd"], help="default mixsd")
+    p.add_argument("--lora", type=int, metavar="R", help="LoRA rank (default: full fine-tuning)")
+    p.add_argument("--config", help="YAML with the same keys, plus targets:/train:/eval: sections for each stage")
+    p.set_defaults(func=cmd_inject)
+
+    p = sub.add_parser("sweep", help="a grid of inject runs over methods, lam and hyper-parameters")
+    p.add_argument("--config", required=True, help="sweep YAML (see mixsd.sweep)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--runs", help="only runs whose name matches this glob (split a sweep across machines)")
+    p.add_argument("--stage", choices=["targets", "train", "eval", "report"], help="stop after this stage")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and exit")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="report.md and plots for a sweep directory (or one run)")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("targets", help="generate verified MixSD targets for a corpus (resumable)")
     p.add_argument("--model", default="smollm2-135m", help="alias, local directory, .gguf file or hub id")
@@ -188,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="at most N items per benchmark task and N records per fact split")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-new-tokens", type=int, default=128, help="for greedy answers to the fact questions")
-    p.add_argument("--metric", default="acc", help="per-item benchmark metric behind retention (acc, acc_norm)")
+    p.add_argument("--metric", default="auto",
+                   help="per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc otherwise), acc, acc_norm")
     p.add_argument("--seed", type=int, default=0, help="benchmark subsets and bootstrap")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the confidence intervals")
     p.add_argument("--drift-items", type=int, default=8, help="held-out prompts per benchmark task for drift (0: skip)")

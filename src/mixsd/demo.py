@@ -1,32 +1,30 @@
-"""`mixsd demo`: until the full pipeline lands, show the expert conditional at work.
+"""`mixsd demo` (what `make demo` runs): inject KGFact-small into the embedded model, end to end.
 
-Loads the embedded default model and answers a question about an invented fact
-twice: without the fact (the naive conditional) and with it in context (the
-expert conditional MixSD mixes in).
+Builds the 100-fact corpus, generates MixSD targets at lam 0.3, fine-tunes,
+and scores memorisation and retention for the base and tuned model. Sized to
+finish in about 20 minutes on a 2-core CPU; rerunning continues or skips
+finished stages.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
-QUESTION = "What location does Velmora Quist reside in?"
-FACT = "Velmora Quist resides in the location Drennock Hollow."
+from mixsd.data.kgfact import build_kgfact
+from mixsd.evaluation.run import format_table
+from mixsd.pipeline import InjectConfig, inject
+
+# Short targets keep generation and training quick; KGFact answers need far fewer tokens.
+DEMO_TARGETS = {"max_new_tokens": 64}
+DEMO_EVAL = {"max_new_tokens": 64}
 
 
-def run_demo(model: str = "smollm2-135m") -> dict[str, str]:
-    from mixsd import models
-    from mixsd.chat import prompt_ids
-    from mixsd.targets.prompts import expert_prompt
-
-    t0 = time.time()
-    lm, tok = models.load(model)
-    print(f"loaded {model} in {time.time() - t0:.1f}s")
-    answers = {}
-    for name, text in (("naive", QUESTION), ("expert", expert_prompt(QUESTION, FACT))):
-        import torch
-
-        ids = torch.tensor([prompt_ids(tok, text)], device=lm.device)
-        out = lm.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=40, do_sample=False)
-        answers[name] = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
-        print(f"[{name}] {answers[name]}")
-    return answers
+def run_demo(model: str = "smollm2-135m", out: str = "runs/demo") -> dict:
+    facts = Path(out) / "kgfact-small"
+    if not (facts / "manifest.json").is_file():
+        build_kgfact(facts, size="small", seed=0)
+    result = inject(InjectConfig(facts=str(facts), out=str(out), model=model, method="mixsd", lam=0.3,
+                                 targets=DEMO_TARGETS, eval=DEMO_EVAL))
+    print("\nmixsd demo: base vs tuned (loose / strict accuracy; retention = tuned / base)\n")
+    print(format_table(result))
+    return result

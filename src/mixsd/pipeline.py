@@ -1,0 +1,204 @@
+"""`mixsd inject`: facts in, a tuned model and the evidence out.
+
+    targets (MixSD only) -> train -> evaluate -> report
+
+Each stage writes its output under OUT and records a key of its inputs in
+OUT/stages.json; a stage whose output exists with the same key is skipped, so
+an interrupted run continues where it stopped (the targets and training stages
+also resume their own partial work). Changing a setting reruns that stage and
+everything after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mixsd.data.records import read_records
+from mixsd.errors import MixsdError
+from mixsd.evaluation.run import EvalConfig
+from mixsd.io import write_json
+from mixsd.models import DEFAULT_MODEL
+from mixsd.targets.generate import TargetConfig
+from mixsd.train.config import METHODS, TrainConfig
+
+# Fields the pipeline sets itself; the per-stage sections may set any other field of the stage's config.
+OWNED = {"targets": {"data", "out", "model", "lam"},
+         "train": {"data", "out", "model", "method", "lora", "resume"},
+         "eval": {"model", "base", "facts", "out", "targets"}}
+STAGE_CONFIGS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclass
+class InjectConfig:
+    facts: str  # a corpus file, or a directory with train.jsonl (+ evaluation splits, as `mixsd data` writes)
+    out: str
+    model: str = DEFAULT_MODEL
+    method: str = "mixsd"
+    lam: float = 0.3
+    lora: int | None = None
+    targets_out: str | None = None  # where the targets go (default OUT/targets.jsonl); a sweep shares them per lam
+    targets: dict[str, Any] = field(default_factory=dict)  # more TargetConfig fields
+    train: dict[str, Any] = field(default_factory=dict)  # more TrainConfig fields
+    eval: dict[str, Any] = field(default_factory=dict)  # more EvalConfig fields
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        for stage, cls in STAGE_CONFIGS.items():
+            allowed = sorted({f.name for f in fields(cls)} - OWNED[stage])
+            for key in getattr(self, stage):
+                if key not in allowed:
+                    raise MixsdError(f"unknown key {key!r} in the {stage} section; valid keys: {', '.join(allowed)}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:
+        """Build from a YAML mapping whose keys mirror the CLI flags (dashes or underscores)."""
+        values = {k.replace("-", "_"): v for k, v in values.items()}
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}", path=source)
+        for stage in STAGE_CONFIGS:
+            section = values.get(stage) or {}
+            if not isinstance(section, dict):
+                raise MixsdError(f"section {stage!r} must be a mapping", path=source)
+            values[stage] = {k.replace("-", "_"): v for k, v in section.items()}
+        missing = [k for k in ("facts", "out") if values.get(k) is None]
+        if missing:
+            raise MixsdError(f"missing {missing[0]!r}", path=source)
+        return cls(**values)
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MixsdError("no such file", path=path) from None
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise MixsdError(f"not valid YAML: {getattr(e, 'problem', e)}", path=path,
+                         line=None if line is None else line + 1) from None
+    if not isinstance(values, dict):
+        raise MixsdError("expected a mapping of settings", path=path)
+    return values
+
+
+def fact_files(facts: str) -> tuple[Path, list]:
+    """The training file of `facts` and its records, read (and so validated) before any model is loaded."""
+    path = Path(facts)
+    train_file = path / "train.jsonl" if path.is_dir() else path
+    if not train_file.is_file():
+        raise MixsdError("no such file" + (" (a facts directory needs train.jsonl)" if path.is_dir() else ""),
+                         path=train_file)
+    records = read_records(train_file)
+    if not records:
+        raise MixsdError("no facts to inject", path=train_file)
+    return train_file, records
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _key(settings: dict, *inputs: str) -> str:
+    blob = json.dumps(settings, sort_keys=True, default=str) + "".join(inputs)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Stages:
+    """OUT/stages.json: for each finished stage, the key of the inputs that produced it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.done: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def up_to_date(self, stage: str, key: str, output: Path) -> bool:
+        return self.done.get(stage, {}).get("key") == key and output.exists()
+
+    def finish(self, stage: str, key: str, seconds: float) -> None:
+        if self.path.is_file():  # another writer (a run sharing these targets) may have added stages
+            self.done = json.loads(self.path.read_text())
+        self.done[stage] = {"key": key, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        write_json(self.path, self.done)
+
+
+PLAN = ("targets", "train", "eval", "report")
+
+
+def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
+    """Run every stage that is not up to date (up to `stop_after`); returns the evaluation result."""
+    from mixsd.evaluation.run import evaluate
+    from mixsd.report.single import write_run_report
+    from mixsd.targets.generate import generate_targets
+    from mixsd.train.run import train
+
+    train_file, records = fact_files(config.facts)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "inject.json", asdict(config))
+    stages = Stages(out / "stages.json")
+    plan = [s for s in PLAN if s != "targets" or config.method == "mixsd"]
+
+    def banner(stage: str, note: str = "") -> None:
+        print(f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(), flush=True)
+
+    data = train_file
+    key = _key({}, _sha(train_file))
+    if config.method == "mixsd":
+        data = Path(config.targets_out) if config.targets_out else out / "targets.jsonl"
+        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam, **config.targets)
+        key = _key(asdict(tcfg) | {"out": None}, key)
+        shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
+        if shared.up_to_date(f"targets:{data.name}", key, data):
+            banner("targets", "(up to date, skipped)")
+        else:
+            banner("targets", f"({len(records)} facts, lam {config.lam})")
+            started = time.time()
+            generate_targets(tcfg)
+            shared.finish(f"targets:{data.name}", key, time.time() - started)
+    if stop_after == "targets":
+        return None
+
+    model_dir = out / "model"
+    rcfg = TrainConfig(data=str(data), out=str(model_dir), method=config.method, model=config.model,
+                       lora=config.lora, **config.train)
+    key = _key(asdict(rcfg), key, _sha(data))
+    if stages.up_to_date("train", key, model_dir / "README.md"):
+        banner("train", "(up to date, skipped)")
+    else:
+        banner("train", f"({config.method})")
+        started = time.time()
+        if stages.done.get("train", {}).get("key") not in (None, key) and model_dir.exists():
+            shutil.rmtree(model_dir)  # trained from other inputs: start over
+        rcfg.resume = (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir())
+        train(rcfg)
+        stages.finish("train", key, time.time() - started)
+    if stop_after == "train":
+        return None
+
+    ecfg = EvalConfig(model=str(model_dir), base=config.model, facts=config.facts, out=str(out / "eval.json"),
+                      targets=str(data), **config.eval)  # its NLL under the base: MixSD targets or SFT's y*
+    key = _key(asdict(ecfg), key)
+    if stages.up_to_date("eval", key, out / "eval.json"):
+        banner("eval", "(up to date, skipped)")
+        result = json.loads((out / "eval.json").read_text())
+    else:
+        banner("eval")
+        started = time.time()
+        result = evaluate(ecfg)
+        stages.finish("eval", key, time.time() - started)
+    if stop_after == "eval":
+        return result
+
+    banner("report")
+    write_run_report(out)
+    print(f"report: {out / 'report.md'}")
+    return result

@@ -1,0 +1,95 @@
+"""The report's figures (matplotlib, Agg): the memorisation-retention frontier, per-task retention, target NLL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mixsd.report.sweep import Row  # noqa: E402
+
+COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
+    """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured)."""
+    axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
+    if any("retrieval" in r.probes for r in rows):
+        axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
+    fig, axes = plt.subplots(1, len(axes_x), figsize=(6.5 * len(axes_x), 5), squeeze=False)
+    for ax, (key, label) in zip(axes[0], axes_x, strict=True):
+        pts = [(r, r.probes.get("retrieval") if key == "retrieval" else r.mean_retention, r.memorisation.get("train"))
+               for r in rows]
+        pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
+        for method in sorted({r.method for r, _, _ in pts}):
+            sel = [(r, x, y) for r, x, y in pts if r.method == method]
+            ax.scatter([x for _, x, _ in sel], [y for _, _, y in sel], c=COLOURS.get(method, "grey"), label=method,
+                       s=[90 if r.name in front else 35 for r, _, _ in sel], edgecolors="black",
+                       linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel], alpha=0.85)
+            for r, x, y in sel:
+                if r.lam is not None:
+                    ax.annotate(f"λ={r.lam:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        frontier = sorted((x, y) for r, x, y in pts if r.name in front)
+        if key == "mean_retention" and frontier:
+            ax.step([x for x, _ in frontier], [y for _, y in frontier], where="post", color="black", lw=1,
+                    ls="--", label="Pareto frontier")
+        ax.axhline(0.9, color="grey", lw=0.8, ls=":")
+        ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_xlabel(label)
+        ax.set_ylabel("train memorisation (loose accuracy)")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.suptitle("Memorisation vs retention (big markers: Pareto frontier)")
+    return _save(fig, path)
+
+
+def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:
+    """Per-task retention of the frontier runs (all runs when there are few)."""
+    shown = [r for r in rows if r.name in front] if len(rows) > 8 else rows
+    shown = [r for r in shown if r.retention]
+    if not shown or not tasks:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.5))
+    width = 0.8 / len(shown)
+    for i, r in enumerate(sorted(shown, key=lambda r: r.name)):
+        xs = [t + (i - (len(shown) - 1) / 2) * width for t in range(len(tasks))]
+        ax.bar(xs, [r.retention.get(t, 0.0) for t in tasks], width, label=r.name, color=COLOURS.get(r.method),
+               alpha=0.4 + 0.6 * (i + 1) / len(shown), edgecolor="black", linewidth=0.5)
+    ax.axhline(1.0, color="black", lw=0.8, ls=":")
+    ax.set_xticks(range(len(tasks)), [t.removeprefix("mixsd_") for t in tasks], rotation=20)
+    ax.set_ylabel("retention (tuned / base accuracy)")
+    ax.set_title("Benchmark retention per task")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_nll_by_lam(rows: list[Row], path: Path) -> Path | None:
+    """Mean per-token NLL of each target set under the base model: MixSD by lam, SFT's y* as a reference."""
+    by_lam = sorted({(r.lam, r.target_nll) for r in rows if r.method == "mixsd" and r.target_nll is not None})
+    sft = sorted({r.target_nll for r in rows if r.method == "sft" and r.target_nll is not None})
+    if not by_lam and not sft:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if by_lam:
+        ax.plot([lam for lam, _ in by_lam], [nll for _, nll in by_lam], "o-", color=COLOURS["mixsd"],
+                label="MixSD targets")
+    if sft:
+        ax.axhline(sft[0], color=COLOURS["sft"], ls="--", label="ground-truth answers (SFT)")
+    ax.set_xlabel("λ (probability of the naive conditional)")
+    ax.set_ylabel("mean NLL per token under the base model (nats)")
+    ax.set_title("How improbable the training targets are")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

@@ -1,0 +1,37 @@
+"""report.md for one `mixsd inject` run: its settings, stage times and the evaluation table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mixsd.errors import MixsdError
+from mixsd.evaluation.run import format_table
+from mixsd.io import atomic_open
+
+
+def write_run_report(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    eval_path = run_dir / "eval.json"
+    if not eval_path.is_file():
+        raise MixsdError("no eval.json here: run `mixsd inject` (or `mixsd eval`) first", path=run_dir)
+    result = json.loads(eval_path.read_text())
+    settings = json.loads((run_dir / "inject.json").read_text()) if (run_dir / "inject.json").is_file() else {}
+    stages = json.loads((run_dir / "stages.json").read_text()) if (run_dir / "stages.json").is_file() else {}
+    lines = [f"# mixsd run: {run_dir.name}", ""]
+    if settings:
+        lam = f", lam {settings['lam']}" if settings.get("method") == "mixsd" else ""
+        lora = f"LoRA r={settings['lora']}" if settings.get("lora") else "full fine-tuning"
+        lines += [f"- base model: `{settings['model']}`", f"- facts: `{settings['facts']}`",
+                  f"- method: {settings['method']}{lam}, {lora}"]
+        for stage in ("targets", "train", "eval"):
+            if settings.get(stage):
+                lines.append(f"- {stage} settings: `{json.dumps(settings[stage], sort_keys=True)}`")
+    if stages:
+        lines.append("- stage times: " + ", ".join(f"{name} {s['seconds']:.0f} s" for name, s in stages.items()))
+    lines += ["", "## Evaluation (tuned vs base)", "", "```", format_table(result), "```", "",
+              f"Every figure, the per-record predictions and the per-item benchmark scores are in `{eval_path.name}`."]
+    path = run_dir / "report.md"
+    with atomic_open(path) as f:
+        f.write("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,108 @@
+"""`mixsd sweep`: a grid of `inject` runs over methods, lam and hyper-parameters.
+
+    model: smollm2-135m
+    facts: data/kgfact-small
+    grid:
+      - {method: sft,   lr: [3e-5, 1e-4], epochs: [5, 10]}
+      - {method: mixsd, lam: [0, 0.3, 0.5], lr: [3e-5, 1e-4], epochs: [5, 10]}
+      - {method: opsd,  lr: [1e-5, 3e-5]}
+    targets: {max_new_tokens: 96}      # shared stage settings, as in `mixsd inject --config`
+    train: {}
+    eval: {suite: default}
+
+Every run is the directory OUT/runs/<name>, named by its settings, so runs can
+be split across machines (`--runs GLOB`) and resumed; MixSD targets are made
+once per lam under OUT/targets/, and the base model is evaluated once (the
+evaluation cache).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from mixsd.errors import MixsdError
+from mixsd.models import DEFAULT_MODEL
+from mixsd.pipeline import PLAN, InjectConfig, inject, load_yaml
+from mixsd.train.config import METHODS, TrainConfig
+
+SWEEP_KEYS = {"model", "facts", "grid", "targets", "train", "eval"}
+GRID_KEYS = {"method", "lam", "lora"} | ({f.name for f in fields(TrainConfig)} - {"data", "out", "model", "method"})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    name: str
+    config: InjectConfig
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> list[RunSpec]:
+    """The grid as named runs; unknown keys and methods fail here, before any work."""
+    unknown = sorted(set(values) - SWEEP_KEYS)
+    if unknown:
+        raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(SWEEP_KEYS))}", path=source)
+    if not values.get("facts") or not values.get("grid"):
+        raise MixsdError("a sweep needs 'facts' and a non-empty 'grid'", path=source)
+    runs: dict[str, RunSpec] = {}
+    for entry in values["grid"]:
+        entry = {k.replace("-", "_"): v for k, v in (entry or {}).items()}
+        method = entry.get("method")
+        if method not in METHODS:
+            raise MixsdError(f"unknown method {method!r} in the grid; choose one of {', '.join(METHODS)}", path=source)
+        bad = sorted(set(entry) - GRID_KEYS)
+        if bad:
+            raise MixsdError(f"unknown grid key {bad[0]!r}; valid keys: {', '.join(sorted(GRID_KEYS))}", path=source)
+        if "lam" in entry and method != "mixsd":
+            raise MixsdError(f"'lam' only applies to method mixsd, not {method}", path=source)
+        axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items() if k != "method"}
+        for combo in itertools.product(*axes.values()):
+            point = dict(zip(axes, combo, strict=True))
+            lam = point.pop("lam", 0.3) if method == "mixsd" else None
+            lora = point.pop("lora", None)
+            name = "-".join([method] + ([f"lam{_fmt(lam)}"] if lam is not None else [])
+                            + [f"{k}{_fmt(v)}" for k, v in sorted(point.items())]
+                            + ([f"lora{lora}"] if lora else []))
+            config = InjectConfig.from_mapping({
+                "facts": values["facts"], "out": str(out / "runs" / name),
+                "model": values.get("model", DEFAULT_MODEL), "method": method, "lora": lora,
+                "lam": lam if lam is not None else 0.3,
+                "targets_out": str(out / "targets" / f"lam{_fmt(lam)}.jsonl") if lam is not None else None,
+                "targets": values.get("targets") or {}, "train": (values.get("train") or {}) | point,
+                "eval": values.get("eval") or {},
+            }, source)
+            runs[name] = RunSpec(name, config)
+    return list(runs.values())
+
+
+def sweep(config_path: str, out: str, runs: str | None = None, stop_after: str | None = None,
+          dry_run: bool = False) -> list[RunSpec]:
+    """Run (or list) the grid; each run continues from whatever its directory already holds."""
+    if stop_after is not None and stop_after not in PLAN:
+        raise MixsdError(f"unknown stage {stop_after!r}; choose one of {', '.join(PLAN)}")
+    out_dir = Path(out)
+    specs = expand(load_yaml(config_path), out_dir, config_path)
+    if runs:
+        specs = [s for s in specs if fnmatch.fnmatch(s.name, runs)]
+        if not specs:
+            raise MixsdError(f"no run matches {runs!r}")
+    if dry_run:
+        return specs
+    # Targets first, once per lam, so that runs sharing them never race to make them.
+    for spec in specs:
+        if spec.config.method == "mixsd":
+            inject(spec.config, stop_after="targets")
+    for i, spec in enumerate(specs, 1):
+        print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
+        inject(spec.config, stop_after=stop_after)
+    if stop_after in (None, "report"):
+        from mixsd.report.sweep import write_sweep_report
+
+        print(f"\nsweep report: {write_sweep_report(out_dir)}")
+    return specs

@@ -1,0 +1,66 @@
+"""The sweep report: table straight from eval.json, Pareto frontier, reproducible bytes, real PNGs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mixsd.errors import MixsdError
+from mixsd.report.sweep import collect, pareto, write_sweep_report
+
+
+def fake_run(root, name, method, mem, kept, lam=None, nll=None):
+    run = root / "runs" / name
+    run.mkdir(parents=True)
+    (run / "inject.json").write_text(json.dumps({"method": method, "lam": lam if lam is not None else 0.3,
+                                                 "lora": None, "train": {"lr": 1e-4, "epochs": 5}}))
+    (run / "stages.json").write_text(json.dumps({"train": {"seconds": 12.5}, "eval": {"seconds": 3.0}}))
+    tasks = {"mixsd_arc_easy": {"retention": kept}, "mixsd_piqa": {"retention": kept + 0.01}}
+    (run / "eval.json").write_text(json.dumps({
+        "memorisation": {"train": {"n": 100, "tuned": {"loose": mem, "strict": mem}, "base": {"loose": 0, "strict": 0}}},
+        "probe_retention": {"tasks": {"retrieval": {"retention": kept}}},
+        "retention": {"tasks": tasks, "mean": {"retention": kept + 0.005, "chance_corrected": kept - 0.1}},
+        "analyses": {"target_nll": {"mean_nll": nll}, "fisher": {"fisher_weighted": 0.0123}} if nll else {},
+    }))
+
+
+@pytest.fixture
+def sweep_dir(tmp_path):
+    fake_run(tmp_path, "sft-lr0.0001", "sft", 0.95, 0.80, nll=2.5)
+    fake_run(tmp_path, "mixsd-lam0.3", "mixsd", 0.92, 0.97, lam=0.3, nll=0.6)
+    fake_run(tmp_path, "mixsd-lam0.7", "mixsd", 0.40, 0.99, lam=0.7, nll=0.4)
+    fake_run(tmp_path, "opsd-lr1e-05", "opsd", 0.30, 0.90)  # dominated by mixsd-lam0.3
+    return tmp_path
+
+
+def test_pareto_frontier_keeps_only_undominated_runs(sweep_dir):
+    front = {r.name for r in pareto(collect(sweep_dir))}
+    assert front == {"sft-lr0.0001", "mixsd-lam0.3", "mixsd-lam0.7"}
+
+
+def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
+    text = write_sweep_report(sweep_dir).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "mixsd-lam0.3 *" and cells[2] == "0.3"
+    assert "0.920" in cells and "0.970" in cells and "0.980" in cells and "0.975" in cells and "0.600" in cells
+    assert "best mixsd: `mixsd-lam0.3`" in text and "best sft: `sft-lr0.0001`" in text
+    assert "opsd" not in text.split("## At")[1].split("## Plots")[0]  # below 90% memorisation
+
+
+def test_report_is_reproducible_byte_for_byte(sweep_dir):
+    first = write_sweep_report(sweep_dir).read_bytes()
+    assert write_sweep_report(sweep_dir).read_bytes() == first
+
+
+def test_plots_are_png_files(sweep_dir):
+    write_sweep_report(sweep_dir)
+    for name in ("pareto.png", "retention_by_task.png", "target_nll.png"):
+        data = (sweep_dir / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_nothing_to_report_is_a_clear_error(tmp_path):
+    with pytest.raises(MixsdError, match="no finished runs"):
+        write_sweep_report(tmp_path)

@@ -1,0 +1,113 @@
+"""`mixsd inject` and `mixsd sweep` end to end on the tiny model: stages, skipping, config validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mixsd.cli import main
+from mixsd.data.records import Record, write_records
+from mixsd.errors import MixsdError
+from mixsd.pipeline import InjectConfig, inject
+from mixsd.sweep import expand, sweep
+
+FAST = {
+    "targets": {"max_new_tokens": 8, "retries": 0, "on_fail": "gold"},
+    "train": {"epochs": 1, "batch_size": 4, "save_steps": 0, "max_completion_length": 8},
+    "eval": {"suite": "none", "max_new_tokens": 8, "drift_items": 0, "fisher_items": 0, "bootstrap": 10},
+}
+
+
+@pytest.fixture
+def facts(tmp_path):
+    path = tmp_path / "facts.jsonl"
+    write_records(path, [Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}")
+                         for i in range(6)])
+    return path
+
+
+def test_inject_runs_every_stage_then_skips_them(tiny_model_dir, facts, tmp_path, capsys):
+    config = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir, **FAST)
+    result = inject(config)
+    out = tmp_path / "run"
+    for name in ("targets.jsonl", "model/config.json", "model/README.md", "eval.json", "report.md", "stages.json"):
+        assert (out / name).is_file(), name
+    assert result["memorisation"]["train"]["n"] == 6
+    assert "target_nll" in result["analyses"]
+    capsys.readouterr()
+    inject(config)
+    printed = capsys.readouterr().out
+    assert printed.count("up to date, skipped") == 3  # targets, train, eval
+
+
+def test_changing_a_setting_reruns_that_stage_and_later_ones(tiny_model_dir, facts, tmp_path, capsys):
+    config = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir, **FAST)
+    inject(config, stop_after="train")
+    changed = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir,
+                           targets=FAST["targets"], train=FAST["train"] | {"lr": 3e-4}, eval=FAST["eval"])
+    capsys.readouterr()
+    inject(changed, stop_after="train")
+    printed = capsys.readouterr().out
+    assert "targets (up to date, skipped)" in printed and "train (up to date" not in printed
+
+
+def test_bad_facts_fail_before_any_model_is_loaded(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "q?"}\n')
+    config = InjectConfig(facts=str(bad), out=str(tmp_path / "run"), model=str(tmp_path / "no-such-model"))
+    with pytest.raises(MixsdError, match="bad.jsonl:1"):
+        inject(config)
+
+
+def test_unknown_keys_fail_with_the_valid_choices(tmp_path):
+    with pytest.raises(MixsdError, match="valid keys: .*lam"):
+        InjectConfig.from_mapping({"facts": "f", "out": "o", "lamda": 0.3})
+    with pytest.raises(MixsdError, match="unknown key 'temp' in the targets section; valid keys:.*temperature"):
+        InjectConfig(facts="f", out="o", targets={"temp": 0.5})
+    with pytest.raises(MixsdError, match="choose one of mixsd, sft, opsd"):
+        InjectConfig(facts="f", out="o", method="dpo")
+
+
+def test_sweep_grid_names_runs_by_settings_and_shares_targets_per_lam(tmp_path):
+    specs = expand({"facts": "f", "grid": [{"method": "sft", "lr": [1e-5, 1e-4], "epochs": [2, 4]},
+                                           {"method": "mixsd", "lam": [0, 0.3], "lr": 1e-4}]}, tmp_path)
+    names = [s.name for s in specs]
+    assert names == ["sft-epochs2-lr1e-05", "sft-epochs4-lr1e-05", "sft-epochs2-lr0.0001", "sft-epochs4-lr0.0001",
+                     "mixsd-lam0-lr0.0001", "mixsd-lam0.3-lr0.0001"]
+    mixsd = [s.config for s in specs if s.config.method == "mixsd"]
+    assert [c.targets_out for c in mixsd] == [str(tmp_path / "targets" / "lam0.jsonl"),
+                                               str(tmp_path / "targets" / "lam0.3.jsonl")]
+    assert specs[0].config.train == {"lr": 1e-5, "epochs": 2}
+
+
+@pytest.mark.parametrize(("grid", "message"), [
+    ([{"method": "dpo"}], "unknown method 'dpo'.*choose one of"),
+    ([{"method": "sft", "learning_rate": [1]}], "unknown grid key 'learning_rate'; valid keys"),
+    ([{"method": "sft", "lam": [0.3]}], "'lam' only applies to method mixsd"),
+])
+def test_sweep_config_errors_are_immediate(tmp_path, grid, message):
+    with pytest.raises(MixsdError, match=message):
+        expand({"facts": "f", "grid": grid}, tmp_path)
+
+
+def test_sweep_runs_and_reports(tiny_model_dir, facts, tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(json.dumps({"model": tiny_model_dir, "facts": str(facts),
+                                  "grid": [{"method": "sft", "lr": 1e-4}, {"method": "mixsd", "lam": [0.5]}],
+                                  **FAST}))
+    specs = sweep(str(config), str(tmp_path / "sweep"))
+    assert len(specs) == 2
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    assert "sft-lr0.0001" in report and "mixsd-lam0.5" in report
+    assert (tmp_path / "sweep" / "pareto.png").is_file()
+    assert main(["report", str(tmp_path / "sweep")]) == 0
+    assert (tmp_path / "sweep" / "report.md").read_text() == report
+
+
+def test_cli_inject_with_bad_yaml_exits_2(tmp_path, capsys):
+    bad = tmp_path / "run.yaml"
+    bad.write_text("facts: [unclosed\n")
+    assert main(["inject", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "run.yaml" in err and "\n" not in err
