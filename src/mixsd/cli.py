@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop after N optimiser steps (overrides --epochs)")
     p.add_argument("--max-length", type=int, help="max tokens of prompt + answer")
     p.add_argument("--seed", type=int)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: where the hardware computes bf16 natively)")
     p.add_argument("--lora", type=int, metavar="R", help="train a rank-R LoRA on all linear layers instead of all weights")
     p.add_argument("--lora-alpha", type=int, help="LoRA alpha (default 2R)")
     p.add_argument("--rslora", dest="use_rslora", action="store_true", default=None, help="rank-stabilised LoRA scaling")

@@ -36,19 +36,20 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
         weights = f"{kind} r={config.lora}, alpha={config.alpha}, {scaling}, all linear layers; {saved}"
     lam = ", ".join(f"{x:g}" for x in report.lams) if report.lams else "n/a"
     rows = [
-        ("base model", f"{config.model} ({base_path})"),
+        ("base model", config.model if config.model == base_path else f"{config.model} ({base_path})"),
         ("method", config.method),
         ("lam", lam),
         ("data", f"{report.path}"),
         ("data sha256", report.sha256),
         ("records", report.summary()),
         ("weights", weights),
+        ("precision", "bf16 autocast, fp32 weights" if stats["bf16"] else "fp32"),
         ("learning rate", f"{config.learning_rate:g} (AdamW, betas 0.9/0.95, constant)"),
         ("steps", f"{stats['steps']} ({stats['epochs']:.2f} epochs)"),
         ("final loss", f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"),
         ("train time", f"{stats['seconds']:.0f} s"),
     ]
-    front = {"base_model": base_path, "library_name": "transformers", "tags": ["mixsd", config.method]}
+    front = {"base_model": base_path, "library_name": "transformers", "tags": sorted({"mixsd", config.method})}
     lines = ["---", *(f"{k}: {json.dumps(v)}" for k, v in front.items()), "---", "",
              f"# {out.name}", "", f"Trained by `mixsd train --method {config.method}`.", "",
              "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",

@@ -42,6 +42,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_length: int = 1024  # tokens of prompt + answer; longer prompts are cut from the left
     seed: int = 0
+    bf16: bool | None = None  # bf16 autocast; None: where the hardware has native bf16 (see run.use_bf16)
     # LoRA on all linear layers; `lora=None` trains every weight.
     lora: int | None = None
     lora_alpha: int | None = None  # None: 2 * lora

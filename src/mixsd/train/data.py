@@ -16,7 +16,7 @@ from pathlib import Path
 from datasets import Dataset
 
 from mixsd.chat import prompt_ids
-from mixsd.data.records import Record
+from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 from mixsd.io import read_jsonl
 from mixsd.targets.prompts import expert_prompt
@@ -98,24 +98,15 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
 
 
 def read_corpus(path: str | Path) -> tuple[list[Record], DataReport]:
-    """The records of a corpus file (prompt, answer, optional gold / context)."""
-    report = DataReport(path=str(path), sha256="")
-    records = []
-    for line, obj in read_jsonl(path):
-        report.read += 1
-        if "messages" in obj and "mixsd" in obj:
-            raise MixsdError("this is a MixSD targets file: train on it with --method mixsd", path=path, line=line)
-        try:
-            record = Record(**obj)
-        except TypeError as e:
-            raise MixsdError(f"not a record: {e}", path=path, line=line) from None
-        if not (isinstance(record.prompt, str) and record.prompt and isinstance(record.answer, str) and record.answer):
-            raise MixsdError("a record needs a non-empty text prompt and answer", path=path, line=line)
-        records.append(record)
-    report.sha256 = file_sha256(path)
+    """The records of a corpus file, in any format `read_records` accepts."""
+    first = next(read_jsonl(path), None)
+    if first is not None and "mixsd" in first[1]:
+        # read_records would take the decoded target text as the answer: not what sft or opsd mean.
+        raise MixsdError("this is a MixSD targets file: train on it with --method mixsd", path=path, line=first[0])
+    records = read_records(path)
     if not records:
         raise MixsdError("no records in file", path=path)
-    return records, report
+    return records, DataReport(path=str(path), sha256=file_sha256(path), read=len(records))
 
 
 def answer_completions(records: list[Record], tokenizer) -> list[Completion]:

@@ -11,7 +11,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,22 +78,52 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
 
 def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train and save to `config.out`; return that directory."""
-    run = prepare(config, callbacks)
-    print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
-    started = time.monotonic()
-    checkpoint = get_last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
-    run.trainer.train(resume_from_checkpoint=checkpoint)
-    _save_model(run)
+    with _one_progress_bar():
+        run = prepare(config, callbacks)
+        print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
+        started = time.monotonic()
+        checkpoint = get_last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
+        run.trainer.train(resume_from_checkpoint=checkpoint)
+        _save_model(run)
     state = run.trainer.state
     losses = [row["loss"] for row in state.log_history if "loss" in row]
-    stats = {"steps": state.global_step, "epochs": state.epoch or 0.0,
+    stats = {"steps": state.global_step, "epochs": state.epoch or 0.0, "bf16": run.trainer.args.bf16,
              "loss": losses[-1] if losses else None, "seconds": time.monotonic() - started}
     write_card(run.out, config, run.base_path, run.report, stats)
     if not config.keep_checkpoints:
         shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
-    print(f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss "
-          f"{stats['loss'] if stats['loss'] is not None else 'n/a'}, {stats['seconds']:.0f} s)", flush=True)
+    loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
+    print(f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
+          flush=True)
     return run.out
+
+
+@contextmanager
+def _one_progress_bar() -> Iterator[None]:
+    """Silence the per-operation bars of transformers and datasets (load, map, save) so ours stays readable."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    was_hf, was_ds = hf_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_hf:
+            hf_logging.enable_progress_bar()
+        if was_ds:
+            datasets.enable_progress_bars()
+
+
+def use_bf16(requested: bool | None) -> bool:
+    """bf16 autocast (fp32 master weights) where the hardware computes in bf16 natively: about 3x faster
+    matmuls on a CPU with AVX512-BF16 / AMX, and the paper's precision on GPUs."""
+    if requested is not None:
+        return requested
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def _prepare_output(config: TrainConfig) -> Path:
@@ -133,7 +165,7 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
         save_strategy="steps" if config.save_steps else "no",
         save_steps=config.save_steps or 1,
         save_total_limit=1,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
+        bf16=use_bf16(config.bf16),
         use_cpu=not cuda,
         activation_checkpointing=False,  # a small model fits; recomputation would only slow the CPU down
         report_to="none",
@@ -141,7 +173,9 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
     )
     peft_config = _lora_config(config)
     if config.method == "opsd":
-        from trl.experimental.sdft import SDFTConfig, SDFTTrainer
+        with warnings.catch_warnings():  # "trl.experimental is unstable": we pin trl and test this path
+            warnings.simplefilter("ignore")
+            from trl.experimental.sdft import SDFTConfig, SDFTTrainer
 
         args = SDFTConfig(
             **common,

