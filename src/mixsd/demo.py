@@ -1,25 +1,46 @@
 """`mixsd demo` (what `make demo` runs): inject KGFact-small into the embedded model, end to end.
 
-Builds the 100-fact corpus, generates MixSD targets at lam 0.3, fine-tunes,
-and scores memorisation and retention for the base and tuned model. Sized to
-finish in about 20 minutes on a 2-core CPU; rerunning continues or skips
-finished stages.
+First a ten-second look at the two conditionals MixSD mixes: the model answers
+a question about an invented fact without it (naive) and with it in context
+(expert). Then the real run: build the 100-fact corpus, generate MixSD targets
+at lam 0.3, fine-tune, and score memorisation and retention for the base and
+tuned model. Rerunning continues or skips finished stages.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
+from mixsd import models
+from mixsd.chat import prompt_ids
 from mixsd.data.kgfact import build_kgfact
 from mixsd.evaluation.run import format_table
 from mixsd.pipeline import InjectConfig, inject
+from mixsd.targets.prompts import expert_prompt
 
-# Short targets keep generation and training quick; KGFact answers need far fewer tokens.
+QUESTION = "What location does Velmora Quist reside in?"
+FACT = "Velmora Quist resides in the location Drennock Hollow."
+
+# Short targets and answers keep the CPU run short; KGFact answers need far fewer tokens.
 DEMO_TARGETS = {"max_new_tokens": 64}
 DEMO_EVAL = {"max_new_tokens": 64}
 
 
+def show_conditionals(model_name: str) -> dict[str, str]:
+    model, tokenizer = models.load(model_name)
+    answers = {}
+    for name, text in (("naive", QUESTION), ("expert", expert_prompt(QUESTION, FACT))):
+        ids = torch.tensor([prompt_ids(tokenizer, text)], device=model.device)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=40, do_sample=False)
+        answers[name] = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    print(f"Q: {QUESTION}\n  naive  (no fact):      {answers['naive']}\n  expert (fact in context): {answers['expert']}")
+    return answers
+
+
 def run_demo(model: str = "smollm2-135m", out: str = "runs/demo") -> dict:
+    show_conditionals(model)
     facts = Path(out) / "kgfact-small"
     if not (facts / "manifest.json").is_file():
         build_kgfact(facts, size="small", seed=0)
