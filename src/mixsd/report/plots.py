@@ -49,7 +49,8 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         ax.set_ylabel("train memorisation (loose accuracy)")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
+        if pts:
+            ax.legend(fontsize=8, loc="lower left")
     fig.suptitle("Memorisation vs retention (big markers: Pareto frontier)")
     return _save(fig, path)
 
