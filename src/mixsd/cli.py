@@ -235,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="default",
                    help="default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names")
     p.add_argument("--limit", type=int, help="at most N items per benchmark task and N records per fact split")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-new-tokens", type=int, default=128, help="for greedy answers to the fact questions")
+    p.add_argument("--base-memorisation", action="store_true",
+                   help="also answer the memorisation splits with the base model (probes always get both)")
     p.add_argument("--metric", default="auto",
                    help="per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc otherwise), acc, acc_norm")
     p.add_argument("--seed", type=int, default=0, help="benchmark subsets and bootstrap")

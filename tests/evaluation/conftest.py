@@ -1,4 +1,4 @@
-"""Small fact files for the evaluation tests, and an isolated mixsd cache."""
+"""Small fact files for the evaluation tests, and an isolated cache of evaluation results."""
 
 from __future__ import annotations
 
@@ -34,10 +34,8 @@ def make_records():
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own empty mixsd cache for evaluation results (models still load from the real one)."""
-    from mixsd import models
+    """Every test gets its own empty cache of evaluation results."""
+    from mixsd.evaluation import cache
 
-    real = models.cache_dir()
-    monkeypatch.setenv("MIXSD_CACHE", str(tmp_path / "mixsd-cache"))
-    (tmp_path / "mixsd-cache").mkdir()
-    (tmp_path / "mixsd-cache" / "models").symlink_to(real / "models")
+    monkeypatch.setattr(cache, "cache_root", lambda: tmp_path / "eval-cache")
+    return tmp_path / "eval-cache"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from mixsd import models
 from mixsd.evaluation.cache import cached, model_fingerprint
 
 
@@ -25,9 +24,9 @@ def test_same_key_computes_once():
     assert len(calls) == 3
 
 
-def test_unreadable_entry_is_recomputed():
+def test_unreadable_entry_is_recomputed(isolated_cache):
     cached({"kind": "t"}, lambda: 1)
-    (entry,) = (models.cache_dir() / "eval").glob("*.json")
+    (entry,) = isolated_cache.glob("*.json")
     entry.write_text("{broken")
     assert cached({"kind": "t"}, lambda: 2) == (2, False)
     assert cached({"kind": "t"}, lambda: 3) == (2, True)

@@ -32,8 +32,9 @@ def test_kgfunc_manifest_means_strict_scoring(facts_dir):
 def test_bad_inputs(tmp_path, facts_dir):
     with pytest.raises(MixsdError, match="no such file"):
         load_facts(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(MixsdError, match="no split files"):
-        load_facts(tmp_path / "mixsd-cache")
+        load_facts(tmp_path / "empty")
     (facts_dir / "train.jsonl").write_text('{"id": "a", "prompt": "q", "answer": "a"}\n{oops\n')
     with pytest.raises(MixsdError, match=r"train.jsonl:2: malformed JSON"):
         load_facts(facts_dir)

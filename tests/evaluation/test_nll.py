@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mixsd.chat import prompt_ids
+from mixsd.cli import main
 from mixsd.errors import MixsdError
 from mixsd.evaluation.nll import target_nll
 from mixsd.io import write_jsonl
@@ -71,3 +72,13 @@ def test_bad_targets(tiny_model, tokenizer, tmp_path):
     path.write_text(json.dumps({**line, "mixsd": {"token_ids": [tokenizer.eos_token_id]}}) + "\n")
     with pytest.raises(MixsdError, match="no record has a non-empty target"):
         target_nll(tiny_model, tokenizer, path)
+
+
+def test_cli(tiny_model_dir, facts_dir, tmp_path, capsys):
+    out = tmp_path / "nll.json"
+    assert main(["nll", str(facts_dir / "train.jsonl"), str(facts_dir / "paraphrase.jsonl"), "--model", tiny_model_dir,
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[0].endswith("train.jsonl") and "nats/token" in printed[0]
+    assert [row["records"] for row in json.loads(out.read_text())["files"]] == [3, 2]
+    assert main(["nll", str(tmp_path / "missing.jsonl"), "--model", tiny_model_dir]) == 2

@@ -40,6 +40,10 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def cache_root() -> Path:
+    return models.cache_dir() / "eval"
+
+
 def cached(key: dict[str, Any], compute: Callable[[], Any], *, reuse: bool = True) -> tuple[Any, bool]:
     """(value, was_cached): the stored value for `key`, else `compute()`, stored under it.
 
@@ -48,7 +52,7 @@ def cached(key: dict[str, Any], compute: Callable[[], Any], *, reuse: bool = Tru
     """
     key = {**key, "code_version": CODE_VERSION, "mixsd": __version__}
     blob = json.dumps(key, sort_keys=True)
-    path = models.cache_dir() / "eval" / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
+    path = cache_root() / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
     if reuse and path.is_file():
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
