@@ -7,6 +7,7 @@ every figure to eval.json and prints a compact table.
 
 from __future__ import annotations
 
+import os
 import platform
 import shlex
 import sys
@@ -63,7 +64,10 @@ def evaluate(config: EvalConfig) -> dict:
         benchmarks.check_task_names(list(suite))
     if config.targets and not Path(config.targets).is_file():
         raise MixsdError("no such file", path=config.targets)
-    Path(config.out).parent.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(config.out).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise MixsdError("cannot write here", path=out_dir)
 
     fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
     loaded = {"base": models.load(config.base, dtype=config.dtype, device=config.device)}
