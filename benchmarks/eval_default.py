@@ -1,17 +1,18 @@
 """Time `mixsd eval` with the default model: the default suite alone, then with KGFact-small.
 
-Three runs, each a plain `mixsd eval` command:
-- suite: the default model against itself on the default benchmark suite only,
-  so the model is scored once: one model's pass (goal <= 3 minutes on a
-  2-core CPU) and the base model's accuracy per task;
-- cold: a tuned model (a copy of the default model in another directory, so it
-  is loaded and scored as a model of its own) against the default model on
-  KGFact-small and the default suite, with `--no-cache`: both models scored,
-  the worst case (goal <= 10 minutes);
-- warm: the same command with the base's results from the cache, as every run
+Each run is a plain `mixsd eval` command, with `--no-cache` unless it says warm:
+- suite: the default model on the default benchmark suite only; one model's
+  pass (goal <= 3 minutes on a 2-core CPU) and the base accuracy per task;
+- self: the default model on KGFact-small and the default suite (`--model`
+  and `--base` are the same weights, so it is scored once) (goal <= 10 minutes);
+- cold: a tuned model against the default model on KGFact-small and the
+  default suite, both scored. The tuned model is a copy of the default model
+  in another directory, so it is loaded and scored as a model of its own, and
+  it answers at full length (a trained model stops sooner): the worst case;
+- warm: the same as cold with the base's results from the cache, as every run
   of a sweep after the first.
 
-    .venv/bin/python benchmarks/eval_default.py [--runs suite,cold,warm] [--facts DIR]
+    .venv/bin/python benchmarks/eval_default.py [--runs suite,self,cold,warm] [--facts DIR]
 """
 
 from __future__ import annotations
@@ -38,33 +39,35 @@ def timed(command: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="suite,cold,warm", help="comma-separated: suite, cold, warm")
+    parser.add_argument("--runs", default="suite,self,cold,warm", help="comma-separated: suite, self, cold, warm")
     parser.add_argument("--facts", help="a KGFact directory (default: build KGFact-small, seed 0)")
     args = parser.parse_args()
     runs = args.runs.split(",")
     mixsd = str(Path(sys.executable).with_name("mixsd"))
     summary = []
     with tempfile.TemporaryDirectory(prefix="mixsd-bench-") as tmp:
-        if "suite" in runs:
-            seconds = timed([mixsd, "eval", "--model", models.DEFAULT_MODEL, "--suite", "default", "--no-cache",
-                             "--drift-items", "0", "--fisher-items", "0", "--out", f"{tmp}/suite.json"])
-            result = json.loads(Path(f"{tmp}/suite.json").read_text())
-            accuracy = ", ".join(f"{name} {row['base']:.3f} ({row['metric']}, n={row['n']}, chance {row['chance']:.2f})"
-                                 for name, row in result["benchmarks"].items())
-            summary += [f"suite: one pass of the default model {result['timing_s']['benchmarks']:.0f} s "
-                        f"(command {seconds:.0f} s); accuracy {accuracy}"]
         facts = args.facts or f"{tmp}/kgfact-small"
-        if not args.facts and {"cold", "warm"} & set(runs):
+        if not args.facts:
             subprocess.run([mixsd, "data", "kgfact", "--size", "small", "--out", facts], check=True)
-        tuned = f"{tmp}/tuned"
         if {"cold", "warm"} & set(runs):
-            shutil.copytree(models.resolve(models.DEFAULT_MODEL), tuned)
-        command = [mixsd, "eval", "--model", tuned, "--base", models.DEFAULT_MODEL, "--facts", facts]
-        for run in ("cold", "warm"):
-            if run in runs:
-                seconds = timed([*command, *(["--no-cache"] if run == "cold" else []), "--out", f"{tmp}/{run}.json"])
-                stages = json.loads(Path(f"{tmp}/{run}.json").read_text())["timing_s"]
-                summary += [f"{run}: {seconds:.0f} s; by stage: " + ", ".join(f"{k} {v:.0f}" for k, v in stages.items())]
+            shutil.copytree(models.resolve(models.DEFAULT_MODEL), f"{tmp}/tuned")
+        default = models.DEFAULT_MODEL
+        commands = {
+            "suite": ["--model", default, "--suite", "default", "--drift-items", "0", "--fisher-items", "0", "--no-cache"],
+            "self": ["--model", default, "--facts", facts, "--no-cache"],
+            "cold": ["--model", f"{tmp}/tuned", "--base", default, "--facts", facts, "--no-cache"],
+            "warm": ["--model", f"{tmp}/tuned", "--base", default, "--facts", facts],
+        }
+        for run in runs:
+            out = f"{tmp}/{run}.json"
+            seconds = timed([mixsd, "eval", *commands[run], "--out", out])
+            result = json.loads(Path(out).read_text())
+            stages = ", ".join(f"{k} {v:.0f}" for k, v in result["timing_s"].items())
+            summary.append(f"{run}: {seconds:.0f} s; by stage (s): {stages}")
+            if run == "suite":
+                summary.append("  base accuracy: " + ", ".join(
+                    f"{name} {row['base']:.3f} ({row['metric']}, n={row['n']}, chance {row['chance']:.2f})"
+                    for name, row in result["benchmarks"].items()))
     print("\n" + "\n".join(summary))
     print(f"load average now {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
 

@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc otherwise), acc, acc_norm")
     p.add_argument("--seed", type=int, default=0, help="benchmark subsets and bootstrap")
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the confidence intervals")
-    p.add_argument("--drift-items", type=int, default=8, help="held-out prompts per benchmark task for drift (0: skip)")
+    p.add_argument("--drift-items", type=int, default=4, help="held-out prompts per benchmark task for drift (0: skip)")
     p.add_argument("--fisher-items", type=int, default=32, help="held-out items for the diagonal Fisher (0: skip)")
     p.add_argument("--targets", help="the file the model was trained on, for its NLL under the base model")
     p.add_argument("--no-cache", action="store_true", help="re-score the base model (and refresh its cached results) instead of reusing them")

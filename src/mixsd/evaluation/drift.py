@@ -41,7 +41,8 @@ def mean_kl(base, tuned, sequences: list[tuple[list[int], int]], *, batch_size: 
         batch = sequences[first:first + batch_size]
         ids, mask = padded([row for row, _ in batch])
         base_logits = base(input_ids=ids.to(base.device), attention_mask=mask.to(base.device)).logits
-        tuned_logits = tuned(input_ids=ids.to(tuned.device), attention_mask=mask.to(tuned.device)).logits
+        tuned_logits = base_logits if tuned is base else tuned(
+            input_ids=ids.to(tuned.device), attention_mask=mask.to(tuned.device)).logits
         for i, (row, start) in enumerate(batch):
             positions = slice(start - 1, len(row))
             total += kl_terms(base_logits[i, positions], tuned_logits[i, positions].to(base_logits.device)).sum().item()
@@ -49,12 +50,15 @@ def mean_kl(base, tuned, sequences: list[tuple[list[int], int]], *, batch_size: 
     return total / count if count else 0.0
 
 
-def drift(base, tuned, tokenizer, prompts: list[str], *, max_new_tokens: int = 48, batch_size: int = 16) -> dict:
-    """KL(base || tuned) along the base model's greedy answers, and the share of answers that changed."""
+def drift(base, tuned, tokenizer, prompts: list[str], *, max_new_tokens: int = 32, batch_size: int = 16) -> dict:
+    """KL(base || tuned) along the base model's greedy answers, and the share of answers that changed.
+
+    Passing the same model object twice skips the second model's work (the figures are 0).
+    """
     base_answers = greedy_answers(base, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                   desc="drift: base answers")
-    tuned_answers = greedy_answers(tuned, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                   desc="drift: tuned answers")
+    tuned_answers = base_answers if tuned is base else greedy_answers(
+        tuned, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: tuned answers")
     sequences = []
     for prompt, answer in zip(prompts, base_answers, strict=True):
         head = prompt_ids(tokenizer, prompt)

@@ -41,8 +41,8 @@ class EvalConfig:
     metric: str = "auto"  # per-item benchmark metric behind retention: auto (each task's first), acc, acc_norm
     seed: int = 0  # benchmark subsets and bootstrap
     bootstrap: int = 1000  # bootstrap resamples for the confidence intervals
-    drift_items: int = 8  # held-out prompts per benchmark task for drift (0: skip)
-    drift_max_new_tokens: int = 48
+    drift_items: int = 4  # held-out prompts per benchmark task for drift (0: skip)
+    drift_max_new_tokens: int = 32
     fisher_items: int = 32  # held-out benchmark items for the diagonal Fisher (0: skip)
     targets: str | None = None  # the training targets file, for its NLL under the base model
     use_cache: bool = True  # reuse the base model's cached results (False: re-score it and refresh the cache)
