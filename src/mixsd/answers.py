@@ -18,7 +18,11 @@ _PUNCT = str.maketrans("", "", string.punctuation)
 
 
 def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...}, with nested braces balanced; None if absent or unclosed."""
+    """Content of the last non-empty \\boxed{...}, with nested braces balanced; None if there is none.
+
+    Unclosed and empty boxes are passed over: small models often echo the
+    instruction ("I will put the answer in \\boxed{}") and then answer in prose.
+    """
     start = text.rfind("\\boxed{")
     while start != -1:
         i = start + len("\\boxed{")
@@ -26,8 +30,10 @@ def last_boxed(text: str) -> str | None:
         for j in range(i, len(text)):
             depth += {"{": 1, "}": -1}.get(text[j], 0)
             if depth == 0:
-                return text[i:j]
-        start = text.rfind("\\boxed{", 0, start)  # unclosed: try an earlier one
+                if text[i:j].strip():
+                    return text[i:j]
+                break
+        start = text.rfind("\\boxed{", 0, start)
     return None
 
 

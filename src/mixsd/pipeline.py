@@ -34,6 +34,9 @@ OWNED = {"targets": {"data", "out", "model", "lam"},
          "train": {"data", "out", "model", "method", "lora", "resume"},
          "eval": {"model", "base", "facts", "out", "targets"}}
 STAGE_CONFIGS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConfig}
+# `inject` is asked to teach every fact: a target that never verifies is replaced by the
+# gold answer (counted in the targets report) instead of being dropped as `mixsd targets` does.
+TARGET_DEFAULTS = {"on_fail": "gold"}
 
 
 @dataclass
@@ -154,7 +157,8 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
     key = _key({}, _sha(train_file))
     if config.method == "mixsd":
         data = Path(config.targets_out) if config.targets_out else out / "targets.jsonl"
-        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam, **config.targets)
+        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam,
+                            **(TARGET_DEFAULTS | config.targets))
         key = _key(asdict(tcfg) | {"out": None}, key)
         shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
         if shared.up_to_date(f"targets:{data.name}", key, data):

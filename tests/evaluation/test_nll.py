@@ -45,6 +45,18 @@ def test_corpus_and_targets_files_against_a_direct_computation(tiny_model, token
     stored = target_nll(tiny_model, tokenizer, targets, batch_size=3)
     assert stored["tokens"] == tokens
     assert stored["mean_nll"] == pytest.approx(corpus["mean_nll"], rel=1e-5)
+    assert (corpus["gold_fallback"], stored["gold_fallback"]) == (0, 0)
+
+
+def test_gold_fallback_targets_are_counted(tiny_model, tokenizer, make_records, tmp_path):
+    recs = make_records("train", 3)
+    path = tmp_path / "t.jsonl"
+    write_jsonl(path, [
+        {"id": r.id, "messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": r.answer}],
+         "mixsd": {"token_ids": tokenizer.encode(r.answer, add_special_tokens=False), "source": source}}
+        for r, source in zip(recs, ["gold", "mixsd", "gold"], strict=True)
+    ])
+    assert target_nll(tiny_model, tokenizer, path)["gold_fallback"] == 2
 
 
 def test_stored_ids_are_used_as_is(tiny_model, tokenizer, make_records, tmp_path):

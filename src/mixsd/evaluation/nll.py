@@ -23,11 +23,12 @@ from mixsd.evaluation.generation import padded
 from mixsd.io import read_jsonl
 
 
-def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int]]]:
-    """(id, naive prompt, assistant token ids) per line of a targets file or a corpus file.
+def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int], str]]:
+    """(id, naive prompt, assistant token ids, source) per line of a targets file or a corpus file.
 
-    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids; any
-    record format that `mixsd data import` accepts gives its answer, tokenized.
+    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids and its
+    source ("mixsd", or "gold" for a target replaced by the ground truth); any
+    record format that `mixsd data import` accepts gives its answer, tokenized ("corpus").
     """
     rows = []
     for lineno, obj in read_jsonl(path):
@@ -35,11 +36,12 @@ def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int]]
             record = record_from_json({k: v for k, v in obj.items() if k != "mixsd"})
         except InvalidRecord as e:
             raise MixsdError(str(e), path=path, line=lineno) from None
-        stored = obj.get("mixsd", {}).get("token_ids") if isinstance(obj.get("mixsd"), dict) else None
+        meta = obj["mixsd"] if isinstance(obj.get("mixsd"), dict) else {}
+        stored = meta.get("token_ids")
         if stored is not None and not (isinstance(stored, list) and all(isinstance(t, int) for t in stored)):
             raise MixsdError("mixsd.token_ids must be a list of integers", path=path, line=lineno)
         ids = stored if stored is not None else tokenizer.encode(record.answer, add_special_tokens=False)
-        rows.append((record.id, record.prompt, ids))
+        rows.append((record.id, record.prompt, ids, meta.get("source", "mixsd") if meta else "corpus"))
     if not rows:
         raise MixsdError("no records", path=path)
     return rows
@@ -53,8 +55,9 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
     Records whose target is empty once end-of-turn tokens are dropped are skipped and counted.
     """
     stops = stop_ids(tokenizer, model)
-    sequences, skipped = [], 0
-    for record_id, prompt, ids in read_targets(path, tokenizer):
+    sequences, skipped, gold = [], 0, 0
+    for record_id, prompt, ids, source in read_targets(path, tokenizer):
+        gold += source == "gold"
         while ids and ids[-1] in stops:
             ids = ids[:-1]
         if not ids:
@@ -81,6 +84,7 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
         "file": str(path),
         "records": len(per_record),
         "skipped_empty": skipped,
+        "gold_fallback": gold,  # MixSD targets that never verified and were replaced by the gold answer
         "tokens": tokens,
         "mean_nll": total / tokens,
         "mean_record_nll": sum(nll / n for nll, n in per_record.values()) / len(per_record),

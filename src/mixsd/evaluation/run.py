@@ -284,5 +284,6 @@ def format_table(result: dict) -> str:
     if "target_nll" in analyses:
         t = analyses["target_nll"]
         lines.append(f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
-                     f"({t['records']} records, {t['tokens']} tokens)")
+                     f"({t['records']} records, {t['tokens']} tokens"
+                     + (f", {t['gold_fallback']} replaced by the gold answer" if t.get("gold_fallback") else "") + ")")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ class Row:
     mean_retention: float | None
     mean_chance_corrected: float | None
     target_nll: float | None
+    gold_share: float | None  # share of MixSD targets that never verified and fell back to the gold answer
     fisher: float | None
     seconds: float
 
@@ -44,6 +45,7 @@ def _load(run: Path) -> Row:
     mean = result.get("retention", {}).get("mean", {})
     analyses = result.get("analyses", {})
     fisher = analyses.get("fisher", {}).get("fisher_weighted")
+    nll = analyses.get("target_nll", {})
     return Row(
         name=run.name, method=settings["method"], lam=settings["lam"] if settings["method"] == "mixsd" else None,
         lr=train.get("lr"), epochs=train.get("epochs"), lora=settings.get("lora"),
@@ -51,7 +53,9 @@ def _load(run: Path) -> Row:
         probes={s: v["retention"] for s, v in result.get("probe_retention", {}).get("tasks", {}).items()},
         retention={t: v["retention"] for t, v in tasks.items()},
         mean_retention=mean.get("retention"), mean_chance_corrected=mean.get("chance_corrected"),
-        target_nll=analyses.get("target_nll", {}).get("mean_nll"), fisher=fisher,
+        target_nll=nll.get("mean_nll"), fisher=fisher,
+        gold_share=nll["gold_fallback"] / nll["records"] if settings["method"] == "mixsd" and "gold_fallback" in nll
+        else None,
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
     )
 
@@ -90,11 +94,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
 
     head = (["run", "method", "lam", "lr", "epochs", "lora"] + [f"mem {s}" for s in splits]
             + [f"{p} kept" for p in probes] + [f"{t} kept" for t in tasks]
-            + ["mean kept", "chance-corr.", "target NLL", "Fisher disp.", "time (s)"])
+            + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"])
     lines = [f"# mixsd sweep: {sweep_dir.name}", "",
              f"{len(rows)} runs. Memorisation: loose accuracy of the tuned model on each fact split. "
              "'kept' = retention, tuned / base accuracy on the same items (probes: in-context capability probes; "
-             "the rest: multiple-choice benchmarks). Runs on the Pareto frontier of train memorisation vs mean "
+             "the rest: multiple-choice benchmarks). 'gold targets': share of MixSD targets that never "
+             "verified and were replaced by the ground-truth answer. Runs on the Pareto frontier of train memorisation vs mean "
              "benchmark retention are marked *.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in sorted(rows, key=lambda r: (r.method, r.lam if r.lam is not None else -1, r.lr or 0, r.epochs or 0,
@@ -103,7 +108,8 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
                  f"{r.lr:g}" if r.lr else "default", f"{r.epochs:g}" if r.epochs else "default", str(r.lora or "")]
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
         cells += [_f(r.retention.get(t)) for t in tasks]
-        cells += [_f(r.mean_retention), _f(r.mean_chance_corrected), _f(r.target_nll), _f(r.fisher, 4),
+        cells += [_f(r.mean_retention), _f(r.mean_chance_corrected), _f(r.target_nll),
+                  _f(r.gold_share, 2) if r.gold_share is not None else "", _f(r.fisher, 4),
                   f"{r.seconds:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
 
