@@ -64,7 +64,11 @@ def main() -> None:
             result = json.loads(Path(out).read_text())
             stages = ", ".join(f"{k} {v:.0f}" for k, v in result["timing_s"].items())
             summary.append(f"{run}: {seconds:.0f} s; by stage (s): {stages}")
-            if run == "suite":
+            mean = result.get("retention", {}).get("mean", {})
+            drift = result.get("analyses", {}).get("drift", {})
+            summary.append(f"  mean retention {mean.get('retention')}, drift KL {drift.get('mean_kl')}, "
+                           f"changed answers {drift.get('changed_fraction')}")
+            if result.get("benchmarks"):
                 summary.append("  base accuracy: " + ", ".join(
                     f"{name} {row['base']:.3f} ({row['metric']}, n={row['n']}, chance {row['chance']:.2f})"
                     for name, row in result["benchmarks"].items()))
