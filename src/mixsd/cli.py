@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.3, help="probability of the naive conditional per token")
     p.add_argument("--temperature", type=float, default=0.0, help="0: argmax of the picked conditional")
     p.add_argument("--top-k", type=int, default=64)
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--retries", type=int, default=3, help="new attempts (fresh coins) for a target that fails")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16, help="records decoded together")
@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names")
     p.add_argument("--limit", type=int, help="at most N items per benchmark task and N records per fact split")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--max-new-tokens", type=int, default=128, help="for greedy answers to the fact questions")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="for greedy answers to the fact questions")
     p.add_argument("--base-memorisation", action="store_true",
                    help="also answer the memorisation splits with the base model (probes always get both)")
     p.add_argument("--metric", default="auto",

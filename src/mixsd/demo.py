@@ -20,12 +20,14 @@ from mixsd.evaluation.run import format_table
 from mixsd.pipeline import InjectConfig, inject
 from mixsd.targets.prompts import expert_prompt
 
+# What makes the demo fit 20 minutes on a 2-core CPU (targets ~6 min, training ~7, evaluation ~5):
+# 6 epochs instead of the default 8 (about 70% of the facts memorised instead of 90%), and at
+# most 40 items per fact split and benchmark task. `mixsd inject` without these settings is the full run.
+DEMO_TRAIN = {"epochs": 6}
+DEMO_EVAL = {"limit": 40}
+
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
-
-# Short targets and answers keep the CPU run short; KGFact answers need far fewer tokens.
-DEMO_TARGETS = {"max_new_tokens": 64}
-DEMO_EVAL = {"max_new_tokens": 64}
 
 
 def show_conditionals(model_name: str) -> dict[str, str]:
@@ -45,7 +47,7 @@ def run_demo(model: str = "smollm2-135m", out: str = "runs/demo") -> dict:
     if not (facts / "manifest.json").is_file():
         build_kgfact(facts, size="small", seed=0)
     result = inject(InjectConfig(facts=str(facts), out=str(out), model=model, method="mixsd", lam=0.3,
-                                 targets=DEMO_TARGETS, eval=DEMO_EVAL))
+                                 train=DEMO_TRAIN, eval=DEMO_EVAL))
     print("\nmixsd demo: base vs tuned (loose / strict accuracy; retention = tuned / base)\n")
     print(format_table(result))
     return result

@@ -36,7 +36,7 @@ class EvalConfig:
     suite: str = "default"  # default | full | none | comma-separated task names
     limit: int | None = None  # at most this many items per benchmark task and records per fact split
     batch_size: int = 32
-    max_new_tokens: int = 128  # greedy answers to fact questions
+    max_new_tokens: int = 64  # greedy answers to fact questions: as long as the default targets
     base_memorisation: bool = False  # also answer the memorisation splits with the base (it cannot know invented facts)
     metric: str = "auto"  # per-item benchmark metric behind retention: auto (each task's first), acc, acc_norm
     seed: int = 0  # benchmark subsets and bootstrap
