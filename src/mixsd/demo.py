@@ -20,11 +20,12 @@ from mixsd.evaluation.run import format_table
 from mixsd.pipeline import InjectConfig, inject
 from mixsd.targets.prompts import expert_prompt
 
-# What makes the demo fit 20 minutes on a 2-core CPU (targets ~6 min, training ~7, evaluation ~5):
-# 6 epochs instead of the default 8 (about 70% of the facts memorised instead of 90%), and at
-# most 40 items per fact split and benchmark task. `mixsd inject` without these settings is the full run.
+# What makes the demo fit 20 minutes on a 2-core CPU (measured with limit 40 and the Fisher:
+# targets 313 s, training 443 s, evaluation 385 s): 6 epochs instead of the default 8 (about 70%
+# of the facts memorised instead of 90%), at most 30 items per fact split and benchmark task, and
+# no Fisher displacement. `mixsd inject` without these settings is the full run.
 DEMO_TRAIN = {"epochs": 6}
-DEMO_EVAL = {"limit": 40}
+DEMO_EVAL = {"limit": 30, "fisher_items": 0}
 
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
