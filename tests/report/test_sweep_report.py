@@ -21,7 +21,8 @@ def fake_run(root, name, method, mem, kept, lam=None, nll=None):
         "memorisation": {"train": {"n": 100, "tuned": {"loose": mem, "strict": mem}, "base": {"loose": 0, "strict": 0}}},
         "probe_retention": {"tasks": {"retrieval": {"retention": kept}}},
         "retention": {"tasks": tasks, "mean": {"retention": kept + 0.005, "chance_corrected": kept - 0.1}},
-        "analyses": {"target_nll": {"mean_nll": nll}, "fisher": {"fisher_weighted": 0.0123}} if nll else {},
+        "analyses": {"target_nll": {"mean_nll": nll, "records": 100, "gold_fallback": 25 if method == "mixsd" else 0},
+                     "fisher": {"fisher_weighted": 0.0123}} if nll else {},
     }))
 
 
@@ -45,6 +46,9 @@ def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[0] == "mixsd-lam0.3 *" and cells[2] == "0.3"
     assert "0.920" in cells and "0.970" in cells and "0.980" in cells and "0.975" in cells and "0.600" in cells
+    assert cells[-3] == "0.25"  # a quarter of its targets fell back to the gold answer
+    sft = next(line for line in text.splitlines() if line.startswith("| sft-lr0.0001"))
+    assert [c.strip() for c in sft.strip("|").split("|")][-3] == ""  # not a MixSD run
     assert "best mixsd: `mixsd-lam0.3`" in text and "best sft: `sft-lr0.0001`" in text
     assert "opsd" not in text.split("## At")[1].split("## Plots")[0]  # below 90% memorisation
 
