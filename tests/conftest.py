@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import settings
+
+# Property tests check behaviour, not speed: a per-example deadline only makes them flaky on a busy CPU.
+settings.register_profile("mixsd", deadline=None)
+settings.load_profile("mixsd")
 
 
 @pytest.fixture(scope="session")
