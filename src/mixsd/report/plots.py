@@ -50,7 +50,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         if pts:
-            ax.legend(fontsize=8, loc="lower left")
+            ax.legend(fontsize=8, loc="best")
     fig.suptitle("Memorisation vs retention (big markers: Pareto frontier)")
     return _save(fig, path)
 
