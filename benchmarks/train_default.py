@@ -27,6 +27,7 @@ from mixsd import models
 from mixsd.data.records import read_records
 from mixsd.evaluation.facts import accuracy, score_answers
 from mixsd.evaluation.generation import decode, greedy_answers
+from mixsd.pipeline import TARGET_DEFAULTS
 from mixsd.train import TrainConfig, train
 
 
@@ -82,7 +83,8 @@ def main() -> None:
         if not Path(targets).is_file():
             began = time.monotonic()
             subprocess.run([mixsd, "targets", "--data", str(facts), "--out", targets,
-                            "--lam", str(args.lam), "--max-new-tokens", str(args.max_new_tokens), "--on-fail", "gold"],
+                            "--lam", str(args.lam), "--max-new-tokens", str(args.max_new_tokens),
+                            "--on-fail", TARGET_DEFAULTS["on_fail"]],
                            check=True)
             print(f"targets: {time.monotonic() - began:.0f} s")
         overrides = {k: v for k, v in {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
