@@ -20,12 +20,11 @@ from mixsd.evaluation.run import format_table
 from mixsd.pipeline import InjectConfig, inject
 from mixsd.targets.prompts import expert_prompt
 
-# What makes the demo fit about 20 minutes on a 2-core CPU (measured: targets 303 s, training
-# 459 s, evaluation 372 s): 6 epochs instead of the default 8 (about 70% of the facts memorised
-# instead of 90%), at most 30 items per fact split and benchmark task, and no Fisher displacement.
-# `mixsd inject` without these settings is the full run.
+# What makes the demo fit 20 minutes on a 2-core CPU: 6 epochs instead of the default 8 (about 70%
+# of the facts memorised instead of 90%), at most 20 items per fact split and benchmark task, and
+# neither drift nor Fisher displacement. `mixsd inject` without these settings is the full run.
 DEMO_TRAIN = {"epochs": 6}
-DEMO_EVAL = {"limit": 30, "fisher_items": 0}
+DEMO_EVAL = {"limit": 20, "drift_items": 0, "fisher_items": 0}
 
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
