@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mixsd.errors import MixsdError
-from mixsd.report.sweep import collect, pareto, write_sweep_report
+from mixsd.report.sweep import best_at_headline, collect, label, pareto, write_sweep_report
 
 
 def fake_run(root, name, method, mem, kept, lam=None, nll=None):
@@ -40,6 +40,12 @@ def test_pareto_frontier_keeps_only_undominated_runs(sweep_dir):
     assert front == {"sft-lr0.0001", "mixsd-lam0.3", "mixsd-lam0.7"}
 
 
+def test_headline_runs_are_the_best_per_method_and_lam_above_90_percent(sweep_dir):
+    rows = collect(sweep_dir)
+    assert [r.name for r in best_at_headline(rows)] == ["mixsd-lam0.3", "sft-lr0.0001"]
+    assert {label(r) for r in rows} == {"SFT 1e-4×5", "MixSD λ0.3 1e-4×5", "MixSD λ0.7 1e-4×5", "OPSD 1e-4×5"}
+
+
 def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
     text = write_sweep_report(sweep_dir).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))
@@ -49,7 +55,7 @@ def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
     assert cells[-3] == "0.25"  # a quarter of its targets fell back to the gold answer
     sft = next(line for line in text.splitlines() if line.startswith("| sft-lr0.0001"))
     assert [c.strip() for c in sft.strip("|").split("|")][-3] == ""  # not a MixSD run
-    assert "best mixsd: `mixsd-lam0.3`" in text and "best sft: `sft-lr0.0001`" in text
+    assert "best mixsd (lam 0.3): `mixsd-lam0.3`" in text and "best sft: `sft-lr0.0001`" in text
     assert "opsd" not in text.split("## At")[1].split("## Plots")[0]  # below 90% memorisation
 
 

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mixsd.report.sweep import Row  # noqa: E402
+from mixsd.report.sweep import Row, best_at_headline, label  # noqa: E402
 
 COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
 
@@ -27,7 +27,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
     if any("retrieval" in r.probes for r in rows):
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
     fig, axes = plt.subplots(1, len(axes_x), figsize=(6.5 * len(axes_x), 5), squeeze=False)
-    for ax, (key, label) in zip(axes[0], axes_x, strict=True):
+    for ax, (key, axis_label) in zip(axes[0], axes_x, strict=True):
         pts = [(r, r.probes.get("retrieval") if key == "retrieval" else r.mean_retention, r.memorisation.get("train"))
                for r in rows]
         pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
@@ -37,40 +37,52 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                        s=[90 if r.name in front else 35 for r, _, _ in sel], edgecolors="black",
                        linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel], alpha=0.85)
             for r, x, y in sel:
-                if r.lam is not None:
-                    ax.annotate(f"λ={r.lam:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate(label(r).split(" ", 1)[-1], (x, y), textcoords="offset points", xytext=(4, 3),
+                            fontsize=6, color=COLOURS.get(method, "grey"))
         frontier = sorted((x, y) for r, x, y in pts if r.name in front)
         if key == "mean_retention" and frontier:
             ax.step([x for x, _ in frontier], [y for _, y in frontier], where="post", color="black", lw=1,
                     ls="--", label="Pareto frontier")
         ax.axhline(0.9, color="grey", lw=0.8, ls=":")
         ax.axvline(1.0, color="grey", lw=0.8, ls=":")
-        ax.set_xlabel(label)
+        ax.set_xlabel(axis_label)
         ax.set_ylabel("train memorisation (loose accuracy)")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         if pts:
-            ax.legend(fontsize=8, loc="best")
+            for handle in ax.legend(fontsize=8, loc="best").legend_handles:
+                if hasattr(handle, "set_sizes"):  # one marker size in the legend, whatever the first point's
+                    handle.set_sizes([35])
     fig.suptitle("Memorisation vs retention (big markers: Pareto frontier)")
     return _save(fig, path)
 
 
 def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:
-    """Per-task retention of the frontier runs (all runs when there are few)."""
-    shown = [r for r in rows if r.name in front] if len(rows) > 8 else rows
+    """Per-task retention with 95% intervals of the headline runs (best per method and lam at >= 90%
+    memorisation); the Pareto frontier when no run gets there."""
+    shown, title = best_at_headline(rows), "best run per method at >= 90% train memorisation"
+    if not shown:
+        shown, title = [r for r in rows if r.name in front], "Pareto-frontier runs (none reached 90% memorisation)"
     shown = [r for r in shown if r.retention]
     if not shown or not tasks:
         return None
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(tasks) + 2), 4.5))
     width = 0.8 / len(shown)
-    for i, r in enumerate(sorted(shown, key=lambda r: r.name)):
+    for i, r in enumerate(shown):
         xs = [t + (i - (len(shown) - 1) / 2) * width for t in range(len(tasks))]
-        ax.bar(xs, [r.retention.get(t, 0.0) for t in tasks], width, label=r.name, color=COLOURS.get(r.method),
-               alpha=0.4 + 0.6 * (i + 1) / len(shown), edgecolor="black", linewidth=0.5)
+        kept = [r.retention.get(t, 0.0) for t in tasks]
+        ci = [r.retention_ci.get(t, [k, k]) for t, k in zip(tasks, kept, strict=True)]
+        same = sum(s.method == r.method for s in shown)
+        rank = sum(s.method == r.method for s in shown[:i + 1])
+        ax.bar(xs, kept, width, label=f"{label(r)} (mem. {r.memorisation['train']:.2f})",
+               color=COLOURS.get(r.method, "grey"), alpha=0.35 + 0.65 * rank / same, edgecolor="black",
+               linewidth=0.5, yerr=[[k - lo for k, (lo, _) in zip(kept, ci, strict=True)],
+                                    [hi - k for k, (_, hi) in zip(kept, ci, strict=True)]],
+               error_kw={"elinewidth": 0.7, "capsize": 1.5})
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xticks(range(len(tasks)), [t.removeprefix("mixsd_") for t in tasks], rotation=20)
-    ax.set_ylabel("retention (tuned / base accuracy)")
-    ax.set_title("Benchmark retention per task")
+    ax.set_ylabel("retention (tuned / base accuracy), 95% CI")
+    ax.set_title(f"Benchmark retention per task: {title}", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
