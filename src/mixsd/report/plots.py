@@ -37,7 +37,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                        s=[90 if r.name in front else 35 for r, _, _ in sel], edgecolors="black",
                        linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel], alpha=0.85)
             for r, x, y in sel:
-                ax.annotate(label(r).split(" ", 1)[-1], (x, y), textcoords="offset points", xytext=(4, 3),
+                ax.annotate(label(r, method=False), (x, y), textcoords="offset points", xytext=(4, 3),
                             fontsize=6, color=COLOURS.get(method, "grey"))
         frontier = sorted((x, y) for r, x, y in pts if r.name in front)
         if key == "mean_retention" and frontier:
@@ -60,7 +60,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
 def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:
     """Per-task retention with 95% intervals of the headline runs (best per method and lam at >= 90%
     memorisation); the Pareto frontier when no run gets there."""
-    shown, title = best_at_headline(rows), "best run per method at >= 90% train memorisation"
+    shown, title = best_at_headline(rows), "best run per method and λ at >= 90% train memorisation"
     if not shown:
         shown, title = [r for r in rows if r.name in front], "Pareto-frontier runs (none reached 90% memorisation)"
     shown = [r for r in shown if r.retention]
@@ -71,13 +71,13 @@ def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path
     for i, r in enumerate(shown):
         xs = [t + (i - (len(shown) - 1) / 2) * width for t in range(len(tasks))]
         kept = [r.retention.get(t, 0.0) for t in tasks]
-        ci = [r.retention_ci.get(t, [k, k]) for t, k in zip(tasks, kept, strict=True)]
+        lows, highs = zip(*(r.retention_ci.get(t, [k, k]) for t, k in zip(tasks, kept, strict=True)), strict=True)
         same = sum(s.method == r.method for s in shown)
         rank = sum(s.method == r.method for s in shown[:i + 1])
         ax.bar(xs, kept, width, label=f"{label(r)} (mem. {r.memorisation['train']:.2f})",
                color=COLOURS.get(r.method, "grey"), alpha=0.35 + 0.65 * rank / same, edgecolor="black",
-               linewidth=0.5, yerr=[[k - lo for k, (lo, _) in zip(kept, ci, strict=True)],
-                                    [hi - k for k, (_, hi) in zip(kept, ci, strict=True)]],
+               linewidth=0.5, yerr=[[k - lo for k, lo in zip(kept, lows, strict=True)],
+                                    [hi - k for k, hi in zip(kept, highs, strict=True)]],
                error_kw={"elinewidth": 0.7, "capsize": 1.5})
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xticks(range(len(tasks)), [t.removeprefix("mixsd_") for t in tasks], rotation=20)

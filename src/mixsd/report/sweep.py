@@ -62,9 +62,9 @@ def _load(run: Path) -> Row:
     )
 
 
-def label(r: Row) -> str:
-    """Short name for plots: method, lam, lr x epochs."""
-    parts = [{"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD"}.get(r.method, r.method)]
+def label(r: Row, method: bool = True) -> str:
+    """Short name for plots: method (unless the colour already says it), lam, lr x epochs."""
+    parts = [{"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD"}.get(r.method, r.method)] if method else []
     if r.lam is not None:
         parts.append(f"λ{r.lam:g}")
     if r.lr:
