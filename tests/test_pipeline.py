@@ -91,15 +91,19 @@ def test_sweep_config_errors_are_immediate(tmp_path, grid, message):
         expand({"facts": "f", "grid": grid}, tmp_path)
 
 
-def test_sweep_runs_and_reports(tiny_model_dir, facts, tmp_path):
+def test_sweep_runs_and_reports(tiny_model_dir, facts, tmp_path, capsys):
     config = tmp_path / "sweep.yaml"
     config.write_text(json.dumps({"model": tiny_model_dir, "facts": str(facts),
-                                  "grid": [{"method": "sft", "lr": 1e-4}, {"method": "mixsd", "lam": [0.5]}],
+                                  "grid": [{"method": "sft", "lr": 1e-4},
+                                           {"method": "mixsd", "lam": [0.5], "lr": [1e-4, 2e-4]}],
                                   **FAST}))
     specs = sweep(str(config), str(tmp_path / "sweep"))
-    assert len(specs) == 2
+    assert len(specs) == 3
+    # One targets pass for the shared lam, then each MixSD run finds them up to date.
+    banners = [line for line in capsys.readouterr().out.splitlines() if "] targets" in line]
+    assert len(banners) == 3 and sum("up to date" in line for line in banners) == 2
     report = (tmp_path / "sweep" / "report.md").read_text()
-    assert "sft-lr0.0001" in report and "mixsd-lam0.5" in report
+    assert "sft-lr0.0001" in report and "mixsd-lam0.5-lr0.0001" in report and "mixsd-lam0.5-lr0.0002" in report
     assert (tmp_path / "sweep" / "pareto.png").is_file()
     assert main(["report", str(tmp_path / "sweep")]) == 0
     assert (tmp_path / "sweep" / "report.md").read_text() == report

@@ -95,9 +95,9 @@ def sweep(config_path: str, out: str, runs: str | None = None, stop_after: str |
     if dry_run:
         return specs
     # Targets first, once per lam, so that runs sharing them never race to make them.
-    for spec in specs:
-        if spec.config.method == "mixsd":
-            inject(spec.config, stop_after="targets")
+    shared = {spec.config.targets_out: spec for spec in specs if spec.config.method == "mixsd"}
+    for spec in shared.values():
+        inject(spec.config, stop_after="targets")
     for i, spec in enumerate(specs, 1):
         print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
         inject(spec.config, stop_after=stop_after)

@@ -21,6 +21,39 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def stack_labels(points: list[tuple[float, float, float]], height: float, tries: int = 8) -> list[float]:
+    """Vertical offsets (in points) for labels right of each point so that no two label boxes overlap.
+
+    `points` are (x, y, width) in points on the page; a label tries offsets 3, 3 - s, 3 + s, 3 - 2s, ... (s one
+    line) and takes the first free one (the last try if none is), so near-coincident runs' labels fan out.
+    """
+    placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each placed label
+    offsets = []
+    for x, y, width in points:
+        for k in range(tries):
+            dy = 3 + (k + 1) // 2 * (height + 1) * (1 if k % 2 == 0 else -1)
+            if not any(x < px + pw and px < x + width and abs(y + dy - py) < height for px, py, pw in placed):
+                break
+        placed.append((x, y + dy, width))
+        offsets.append(dy)
+    return offsets
+
+
+def _annotate(ax, items: list[tuple[str, float, float, str]], fontsize: float = 6) -> None:
+    """Label each (text, x, y, colour) point; labels moved off their point get a thin leader line."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    pos = ax.get_position()
+    fig_w, fig_h = ax.figure.get_size_inches() * 72
+    w, h = pos.width * fig_w, pos.height * fig_h
+    order = sorted(items, key=lambda item: (-item[2], item[1]))
+    page = [((x - x0) / (x1 - x0) * w, (y - y0) / (y1 - y0) * h, 0.55 * fontsize * len(text))
+            for text, x, y, _ in order]
+    for (text, x, y, colour), dy in zip(order, stack_labels(page, fontsize + 1), strict=True):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, dy), fontsize=fontsize, color=colour,
+                    va="bottom", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": colour} if dy != 3 else None)
+
+
 def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
     """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured)."""
     axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
@@ -36,9 +69,6 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
             ax.scatter([x for _, x, _ in sel], [y for _, _, y in sel], c=COLOURS.get(method, "grey"), label=method,
                        s=[90 if r.name in front else 35 for r, _, _ in sel], edgecolors="black",
                        linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel], alpha=0.85)
-            for r, x, y in sel:
-                ax.annotate(label(r, method=False), (x, y), textcoords="offset points", xytext=(4, 3),
-                            fontsize=6, color=COLOURS.get(method, "grey"))
         frontier = sorted((x, y) for r, x, y in pts if r.name in front)
         if key == "mean_retention" and frontier:
             ax.step([x for x, _ in frontier], [y for _, y in frontier], where="post", color="black", lw=1,
@@ -49,6 +79,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         ax.set_ylabel("train memorisation (loose accuracy)")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
+        _annotate(ax, [(label(r, method=False), x, y, COLOURS.get(r.method, "grey")) for r, x, y in pts])
         if pts:
             for handle in ax.legend(fontsize=8, loc="best").legend_handles:
                 if hasattr(handle, "set_sizes"):  # one marker size in the legend, whatever the first point's
