@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mixsd.report.sweep import Row, best_at_headline, label  # noqa: E402
 
 COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
+LABEL_DY = 3  # a point label's default height above its point, in points
 
 
 def _save(fig, path: Path) -> Path:
@@ -24,14 +25,15 @@ def _save(fig, path: Path) -> Path:
 def stack_labels(points: list[tuple[float, float, float]], height: float, tries: int = 8) -> list[float]:
     """Vertical offsets (in points) for labels right of each point so that no two label boxes overlap.
 
-    `points` are (x, y, width) in points on the page; a label tries offsets 3, 3 - s, 3 + s, 3 - 2s, ... (s one
-    line) and takes the first free one (the last try if none is), so near-coincident runs' labels fan out.
+    `points` are (x, y, width) in points on the page; a label tries offsets d, d - s, d + s, d - 2s, ... (d is
+    LABEL_DY, s one line) and takes the first free one (the last try if none is), so near-coincident runs' labels
+    fan out.
     """
     placed: list[tuple[float, float, float]] = []  # (left, bottom, width) of each placed label
     offsets = []
     for x, y, width in points:
         for k in range(tries):
-            dy = 3 + (k + 1) // 2 * (height + 1) * (1 if k % 2 == 0 else -1)
+            dy = LABEL_DY + (k + 1) // 2 * (height + 1) * (1 if k % 2 == 0 else -1)
             if not any(x < px + pw and px < x + width and abs(y + dy - py) < height for px, py, pw in placed):
                 break
         placed.append((x, y + dy, width))
@@ -41,17 +43,14 @@ def stack_labels(points: list[tuple[float, float, float]], height: float, tries:
 
 def _annotate(ax, items: list[tuple[str, float, float, str]], fontsize: float = 6) -> None:
     """Label each (text, x, y, colour) point; labels moved off their point get a thin leader line."""
-    x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    pos = ax.get_position()
-    fig_w, fig_h = ax.figure.get_size_inches() * 72
-    w, h = pos.width * fig_w, pos.height * fig_h
+    ax.autoscale_view()  # settle the limits the data transform uses
     order = sorted(items, key=lambda item: (-item[2], item[1]))
-    page = [((x - x0) / (x1 - x0) * w, (y - y0) / (y1 - y0) * h, 0.55 * fontsize * len(text))
-            for text, x, y, _ in order]
+    to_points = 72 / ax.figure.dpi
+    page = [(*(ax.transData.transform((x, y)) * to_points), 0.55 * fontsize * len(text)) for text, x, y, _ in order]
     for (text, x, y, colour), dy in zip(order, stack_labels(page, fontsize + 1), strict=True):
+        moved = dy != LABEL_DY
         ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, dy), fontsize=fontsize, color=colour,
-                    va="bottom", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": colour} if dy != 3 else None)
+                    va="bottom", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": colour} if moved else None)
 
 
 def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
