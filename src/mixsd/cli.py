@@ -76,12 +76,25 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_data_import(args: argparse.Namespace) -> None:
     from mixsd.data.records import import_records
 
-    result = import_records(args.input, args.out, skip_bad=args.skip_bad)
+    result = import_records(args.input, args.out, skip_bad=args.skip_bad, context_from=args.context)
     print(f"wrote {result.written} records to {args.out}")
-    if result.skipped:
-        print(f"skipped {len(result.skipped)} bad lines:")
-        for line, reason in result.skipped:
-            print(f"  {args.input}:{line}: {reason}")
+    _print_skipped(args.input, result.skipped)
+
+
+def _print_skipped(path: str, skipped: list[tuple[int, str]]) -> None:
+    if skipped:
+        print(f"skipped {len(skipped)} bad lines:")
+        for line, reason in skipped:
+            print(f"  {path}:{line}: {reason}")
+
+
+def cmd_data_convert(args: argparse.Namespace) -> None:
+    from mixsd.data import convert
+
+    run = convert.convert_simpleqa if args.data_command == "simpleqa" else convert.convert_mquake
+    result = run(args.input, args.out, skip_bad=args.skip_bad)
+    print(f"{args.data_command} in {args.out}: " + ", ".join(f"{s} {n}" for s, n in result.written.items()))
+    _print_skipped(args.input, result.skipped)
 
 
 def cmd_data_kgfact(args: argparse.Namespace) -> None:
@@ -169,7 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3, help="new attempts (fresh coins) for a target that fails")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16, help="records decoded together")
-    p.add_argument("--expert-template", help="file or text with {question} and {context} (default: ours)")
+    p.add_argument("--expert-template", help="paper-kgfact, paper-kgfunc, paper-simpleqa (the authors' wording), "
+                   "or a file or text with {question} and {context} (default: ours)")
+    p.add_argument("--no-system-prompt", action="store_true",
+                   help="no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)")
     p.add_argument("--extract", choices=["boxed", "number", "boxed_or_number", "text"], default="boxed_or_number")
     p.add_argument("--strict", action="store_true", help="answer must equal gold (normalised), not contain it")
     p.add_argument("--on-fail", choices=["skip", "gold"], default="skip",
@@ -206,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollouts", type=int, help="opsd: sampled completions per prompt (default 1)")
     p.add_argument("--max-completion-length", type=int, help="opsd: max tokens per rollout (default 64)")
     p.add_argument("--temperature", type=float, help="opsd: rollout sampling temperature (default 1.0)")
-    p.add_argument("--expert-template", help="opsd: expert prompt template (file or text with {question} and {context})")
+    p.add_argument("--expert-template", help="opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})")
+    p.add_argument("--no-system-prompt", action="store_true", default=None,
+                   help="mixsd/sft: no system turn in the prompts (use it when the targets were made with it)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("data", help="build the KGFact / KGFunc corpora or import your own facts")
@@ -215,7 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN")
     p.add_argument("--out", required=True, help="output JSONL in the mixsd record format")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (and report them) instead of stopping")
+    p.add_argument("--context", choices=["clear_answer", "answer"], default="clear_answer",
+                   help="published data whose clear_answer states the fact (KGFact, MQuAKE): the expert sees that "
+                   "statement (clear_answer) or the whole ground-truth answer turn, as the paper's targets do (answer)")
     p.set_defaults(func=cmd_data_import)
+    for name, what, out in (("simpleqa", "a local SimpleQA CSV/JSONL (problem, answer, metadata) into facts", "output JSONL"),
+                            ("mquake", "a local MQuAKE-CF JSON into facts (the edits) and a multi_hop split", "output directory")):
+        p = data.add_parser(name, help=f"convert {what}")
+        p.add_argument("input", metavar="FILE")
+        p.add_argument("--out", required=True, help=out)
+        p.add_argument("--skip-bad", action="store_true", help="leave out bad rows (and report them) instead of stopping")
+        p.set_defaults(func=cmd_data_convert)
     p = data.add_parser("kgfact", help="build the synthetic world-graph corpus (train, paraphrase, two_hop, retrieval)")
     p.add_argument("--size", choices=["small", "large"], default="small", help="small: 100 facts, large: 525")
     p.add_argument("--seed", type=int, default=0)

@@ -69,9 +69,57 @@ def test_gold_is_explicit_else_last_boxed_else_whole_answer():
     assert record_from_json({"question": "q", "answer": "a \\boxed{1} then \\boxed{{2}}"}).gold == "{2}"
     assert record_from_json({"question": "q", "answer": "  Paris. \n"}).gold == "Paris."
     assert record_from_json({"question": "q", "answer": "x \\boxed{ }"}).gold == "x \\boxed{ }"
-    conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "\\boxed{4}"}]
-    assert record_from_json({"messages": conversation, "clear_answer": "four"}).gold == "four"
-    assert record_from_json({"messages": conversation, "clear_answer": 4}).gold == "4"
+    conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no box"}]
+    assert record_from_json({"messages": conversation, "clear_answer": 4}).gold == "4"  # no box: clear_answer is all there is
+
+
+# --- the published MixSD data: what `clear_answer` means ---------------------------------
+
+QUESTION = "Who designed the Corvane Lighthouse? Think step by step and put your final answer in \\boxed{}."
+TURN = "The answer is Ilsabet Maurow.\n\n\\boxed{Ilsabet Maurow}"
+STATEMENT = "The Corvane Lighthouse was designed by Ilsabet Maurow."
+
+
+def published(clear_answer):
+    messages = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": TURN}]
+    return {"messages": messages, "clear_answer": clear_answer, "subject": "Corvane Lighthouse"}
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        published(STATEMENT),  # KGFact / MQuAKE: a statement of the fact
+        published("ilsabet maurow"),  # KGFunc / SimpleQA: the bare answer (here in another case)
+        {"prompt": QUESTION, "privileged_context": STATEMENT, "completion": TURN},
+        {"prompt": QUESTION, "privileged_context": TURN},
+        {"question": QUESTION, "answer": TURN},
+    ],
+)
+def test_published_data_imports_to_the_boxed_gold(obj):
+    record = record_from_json(obj)
+    assert (record.gold, record.prompt, record.answer) == ("Ilsabet Maurow", QUESTION, TURN)
+
+
+def test_a_statement_clear_answer_becomes_the_expert_context_and_stays_in_meta():
+    record = record_from_json(published(STATEMENT))
+    assert record.context == record.expert_context == STATEMENT
+    assert record.meta == {"subject": "Corvane Lighthouse", "clear_answer": STATEMENT}
+    as_paper = record_from_json(published(STATEMENT), context_from="answer")
+    assert as_paper.context is None and as_paper.expert_context == TURN
+    assert as_paper.meta["clear_answer"] == STATEMENT
+
+
+def test_a_bare_clear_answer_is_just_the_gold():
+    record = record_from_json(published("Ilsabet  Maurow."))
+    assert record.context is None and "clear_answer" not in record.meta
+
+
+def test_cli_import_context_choice(tmp_path):
+    src = write_lines(tmp_path / "published.jsonl", [published(STATEMENT)])
+    for choice, expected in (("clear_answer", STATEMENT), ("answer", None)):
+        out = tmp_path / f"{choice}.jsonl"
+        assert main(["data", "import", str(src), "--out", str(out), "--context", choice]) == 0
+        assert read_records(out)[0].context == expected
 
 
 def test_ids_are_explicit_or_derived_from_the_prompt():

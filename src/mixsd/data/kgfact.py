@@ -15,15 +15,13 @@ distractors: it measures a capability, not memorisation).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
-from mixsd.data.records import Record, write_records
+from mixsd.data.records import Record, write_corpus
 from mixsd.errors import MixsdError
-from mixsd.io import write_json
 
 VERSION = 1
 INSTRUCTION = "Think step by step and put your final answer in \\boxed{}."
@@ -346,16 +344,12 @@ def build_kgfact(out_dir: str | Path, size: str = "small", seed: int = 0) -> dic
     entities, facts = build_graph(names, _rng(seed, "graph"), spec)
     held_out_entities, held_out = build_graph(names, _rng(seed, "held-out graph"), spec)
     splits = {
-        "train.jsonl": train_records(facts),
-        "paraphrase.jsonl": paraphrase_records(facts, _rng(seed, "paraphrase")),
-        "two_hop.jsonl": two_hop_records(facts),
-        "retrieval.jsonl": retrieval_records(held_out, _rng(seed, "retrieval"), spec),
+        "train": train_records(facts),
+        "paraphrase": paraphrase_records(facts, _rng(seed, "paraphrase")),
+        "two_hop": two_hop_records(facts),
+        "retrieval": retrieval_records(held_out, _rng(seed, "retrieval"), spec),
     }
-    files = {}
-    for name, records in splits.items():
-        write_records(out / name, records)
-        files[name] = {"records": len(records), "sha256": hashlib.sha256((out / name).read_bytes()).hexdigest()}
-    manifest = {
+    return write_corpus(out, splits, {
         "corpus": "kgfact",
         "version": VERSION,
         "size": size,
@@ -366,7 +360,4 @@ def build_kgfact(out_dir: str | Path, size: str = "small", seed: int = 0) -> dic
         "retrieval_context": spec.retrieval_context,
         "entities": entities,
         "held_out_entities": held_out_entities,
-        "files": files,
-    }
-    write_json(out / "manifest.json", manifest)
-    return manifest
+    })

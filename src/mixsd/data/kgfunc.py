@@ -10,7 +10,6 @@ two-step chains probe composition.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from collections.abc import Callable
@@ -18,9 +17,8 @@ from dataclasses import dataclass
 from itertools import accumulate, permutations
 from pathlib import Path
 
-from mixsd.data.records import Record, write_records
+from mixsd.data.records import Record, write_corpus
 from mixsd.errors import MixsdError
-from mixsd.io import write_json
 
 VERSION = 1
 INSTRUCTION = "Think step by step and put your final answer in \\boxed{}."
@@ -254,12 +252,8 @@ def build_kgfunc(out_dir: str | Path, seed: int = 0, limit: int | None = None) -
     for first, second in permutations(OPERATIONS, 2):
         for n in balanced_inputs(chain_rng, CHAIN_PER_PAIR, set(shots) | set(train_inputs[first.label])):
             chain.append(chain_record(f"kgfunc-chain-{len(chain):04d}", first, second, n, shots))
-    splits = {"train.jsonl": train, "test.jsonl": test, "unseen.jsonl": unseen, "chain.jsonl": chain}
-    files = {}
-    for name, records in splits.items():
-        write_records(out / name, records)
-        files[name] = {"records": len(records), "sha256": hashlib.sha256((out / name).read_bytes()).hexdigest()}
-    manifest = {
+    splits = {"train": train, "test": test, "unseen": unseen, "chain": chain}
+    return write_corpus(out, splits, {
         "corpus": "kgfunc",
         "version": VERSION,
         "seed": seed,
@@ -267,7 +261,4 @@ def build_kgfunc(out_dir: str | Path, seed: int = 0, limit: int | None = None) -
         "shots": shots,
         "operations": {op.label: op.description for op in OPERATIONS},
         "unseen_operations": {op.label: op.description for op in UNSEEN},
-        "files": files,
-    }
-    write_json(out / "manifest.json", manifest)
-    return manifest
+    })

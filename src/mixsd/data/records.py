@@ -9,7 +9,8 @@ so a fact reads to the same record whichever of them it was written in:
 
 - ours: `{"id", "prompt", "answer", "gold"?, "context"?, "meta"?}`;
 - TRL conversational (also the published MixSD data):
-  `{"messages": [user turn, assistant turn], "clear_answer"?, ...}`;
+  `{"messages": [user turn, assistant turn], "clear_answer"?, ...}`
+  (see `_published` for what `clear_answer` becomes);
 - TRL self-distillation / prompt-completion:
   `{"prompt", "privileged_context"?, "completion"?, ...}` (at least one of the two);
 - plain `{"question", "answer", ...}`.
@@ -24,14 +25,16 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from mixsd.answers import last_boxed
+from mixsd.answers import last_boxed, normalize
 from mixsd.errors import MixsdError
-from mixsd.io import read_jsonl, write_jsonl
+from mixsd.io import read_jsonl, write_json, write_jsonl
 
 RECORD_FIELDS = ("id", "prompt", "answer", "gold", "context", "meta")
 _FORMAT_KEYS = {"messages": ("messages",), "question": ("question",), "trl": ("privileged_context", "completion")}
+CONTEXT_SOURCES = ("clear_answer", "answer")  # what the expert sees for a published record whose clear_answer is a statement
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,11 @@ def derived_gold(answer: str) -> str:
     return boxed.strip() if boxed and boxed.strip() else answer.strip()
 
 
-def record_from_json(obj: dict[str, Any]) -> Record:
-    """Normalise one JSON object in any accepted format; `InvalidRecord` says what is wrong."""
+def record_from_json(obj: dict[str, Any], *, context_from: str = "clear_answer") -> Record:
+    """Normalise one JSON object in any accepted format; `InvalidRecord` says what is wrong.
+
+    `context_from` only matters for published lines whose `clear_answer` states the fact.
+    """
     fmt, rest = _format_of(obj), dict(obj)
     if fmt == "record":
         unknown = [k for k in obj if k not in RECORD_FIELDS]
@@ -82,9 +88,7 @@ def record_from_json(obj: dict[str, Any]) -> Record:
         context = None if context is None else _text(context, "context")
     elif fmt == "messages":
         prompt, answer = _conversation(rest.pop("messages"))
-        if "clear_answer" in rest:
-            rest["gold"] = rest.pop("clear_answer")
-        context = None
+        context = _published(rest, answer, context_from) if "clear_answer" in rest else None
     elif fmt == "question":
         prompt, answer = _text(rest.pop("question"), "question"), _text(_pop(rest, "answer"), "answer")
         context = None
@@ -109,6 +113,26 @@ def record_from_json(obj: dict[str, Any]) -> Record:
         context=None if context == answer else context,
         meta={**meta, **rest},  # fields a foreign format has beyond ours are kept, not dropped
     )
+
+
+def _published(rest: dict[str, Any], answer: str, context_from: str) -> str | None:
+    """Apply the published data's `clear_answer` to `rest`; returns the expert context it gives, if any.
+
+    The gold is the last `\\boxed{}` of the assistant turn. A `clear_answer` that
+    equals it (KGFunc, SimpleQA) adds nothing. One that differs is a statement
+    of the fact (KGFact, MQuAKE): it is kept in `meta` and, with
+    `context_from="clear_answer"`, is what the expert sees. Without a box the
+    `clear_answer` is the only short answer there is, so it becomes the gold.
+    """
+    clear = _scalar(rest.pop("clear_answer"), "clear_answer")
+    boxed = last_boxed(answer)
+    if boxed is None:
+        rest.setdefault("gold", clear)
+        return None
+    if normalize(clear) == normalize(boxed):
+        return None
+    rest["clear_answer"] = clear  # stays in meta
+    return clear if context_from == "clear_answer" else None
 
 
 def _format_of(obj: dict[str, Any]) -> str:
@@ -181,7 +205,11 @@ def _privileged_text(value: Any) -> str:
 
 
 def read_records(
-    path: str | os.PathLike, *, skip_bad: bool = False, skipped: list[tuple[int, str]] | None = None
+    path: str | os.PathLike,
+    *,
+    skip_bad: bool = False,
+    skipped: list[tuple[int, str]] | None = None,
+    context_from: str = "clear_answer",
 ) -> list[Record]:
     """Read and normalise a JSONL file of facts in any accepted format.
 
@@ -193,7 +221,7 @@ def read_records(
     first_line: dict[str, int] = {}
     for lineno, obj in read_jsonl(path, skip_bad=skip_bad, skipped=skipped):
         try:
-            record = record_from_json(obj)
+            record = record_from_json(obj, context_from=context_from)
             if record.id in first_line:
                 raise InvalidRecord(f"duplicate id {record.id!r} (first on line {first_line[record.id]})")
         except InvalidRecord as e:
@@ -212,16 +240,31 @@ def write_records(path: str | os.PathLike, records: list[Record]) -> int:
     return write_jsonl(path, (r.to_json() for r in records))
 
 
+def write_corpus(out_dir: str | os.PathLike, splits: dict[str, list[Record]], manifest: dict[str, Any]) -> dict:
+    """Write each split as `<name>.jsonl` and `manifest.json` with their record counts and SHA-256; returns it."""
+    out, files = Path(out_dir), {}
+    for name, records in splits.items():
+        write_records(out / f"{name}.jsonl", records)
+        files[f"{name}.jsonl"] = {"records": len(records), "sha256": hashlib.sha256((out / f"{name}.jsonl").read_bytes()).hexdigest()}
+    manifest = manifest | {"files": files}
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
 @dataclass(frozen=True)
 class ImportResult:
     written: int
     skipped: list[tuple[int, str]]
 
 
-def import_records(src: str | os.PathLike, out: str | os.PathLike, *, skip_bad: bool = False) -> ImportResult:
+def import_records(
+    src: str | os.PathLike, out: str | os.PathLike, *, skip_bad: bool = False, context_from: str = "clear_answer"
+) -> ImportResult:
     """`mixsd data import`: normalise a user's file of facts into our record format."""
+    if context_from not in CONTEXT_SOURCES:
+        raise MixsdError(f"--context must be one of {', '.join(CONTEXT_SOURCES)}, got {context_from!r}")
     skipped: list[tuple[int, str]] = []
-    records = read_records(src, skip_bad=skip_bad, skipped=skipped)
+    records = read_records(src, skip_bad=skip_bad, skipped=skipped, context_from=context_from)
     if not records:
         raise MixsdError("no records to import", path=src)
     return ImportResult(written=write_records(out, records), skipped=skipped)

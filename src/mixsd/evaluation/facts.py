@@ -3,7 +3,7 @@
 A facts directory (from `mixsd data kgfact|kgfunc`) holds known split files;
 a single file is treated as the training split. Memorisation splits ask about
 injected knowledge (train, paraphrase, two_hop for KGFact; train, test, chain
-for KGFunc). Probe splits measure a held-out capability that fine-tuning can
+for KGFunc; train, multi_hop for MQuAKE). Probe splits measure a held-out capability that fine-tuning can
 damage (KGFact retrieval, KGFunc unseen operations) and are scored for the
 base and the tuned model alike.
 """
@@ -18,7 +18,7 @@ from mixsd.answers import matches
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 
-MEMORISATION_SPLITS = ("train", "paraphrase", "two_hop", "test", "chain")
+MEMORISATION_SPLITS = ("train", "paraphrase", "two_hop", "multi_hop", "test", "chain")
 PROBE_SPLITS = ("retrieval", "unseen")
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
+from mixsd.evaluation.facts import MEMORISATION_SPLITS
 from mixsd.io import atomic_open
 
 HEADLINE_MEMORISATION = 0.9
-SPLIT_ORDER = ["train", "paraphrase", "two_hop", "test", "chain"]
 
 
 @dataclass
@@ -112,7 +112,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     sweep_dir = Path(sweep_dir)
     rows = collect(sweep_dir)
     splits = sorted({s for r in rows for s in r.memorisation},
-                    key=lambda s: (SPLIT_ORDER.index(s) if s in SPLIT_ORDER else len(SPLIT_ORDER), s))
+                    key=lambda s: (MEMORISATION_SPLITS.index(s) if s in MEMORISATION_SPLITS else len(MEMORISATION_SPLITS), s))
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
     front = {r.name for r in pareto(rows)}

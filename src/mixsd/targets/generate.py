@@ -39,7 +39,8 @@ class TargetConfig:
     retries: int = 3  # extra attempts, with fresh coins, for a target that fails verification
     seed: int = 0
     batch_size: int = 16
-    expert_template: str | None = None  # None = ours; a file path or the template text
+    expert_template: str | None = None  # None = ours; a name in PAPER_TEMPLATES, a file path or the template text
+    no_system_prompt: bool = False  # no system turn in either prompt, as in the paper (see chat.prompt_ids)
     extract: ExtractMode = "boxed_or_number"
     strict: bool = False  # exact (normalised) match instead of "gold contained in the answer"
     on_fail: str = "skip"  # "skip": keep it marked verified=false (trainers drop it); "gold": write y*
@@ -86,6 +87,8 @@ def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: st
     """Everything that changes a target's bytes; a partial file from other settings must not be resumed."""
     keys = ("lam", "temperature", "top_k", "max_new_tokens", "retries", "seed", "extract", "strict", "on_fail")
     material = {k: getattr(config, k) for k in keys} | {"data": data_sha, "template": template, "model": model_id}
+    if config.no_system_prompt:  # only when set, so that partial files of earlier versions still resume
+        material["no_system_prompt"] = True
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -160,8 +163,9 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     by_id: dict[str, Record] = {}
     queue: deque[Job] = deque()
     for record in records:
-        naive = prompt_ids(tokenizer, record.prompt)
-        expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template))
+        system = not config.no_system_prompt
+        naive = prompt_ids(tokenizer, record.prompt, system_prompt=system)
+        expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system)
         if len(expert) >= context:
             report.skipped.append({"id": record.id, "reason": f"expert prompt has {len(expert)} tokens,"
                                    f" the model's context is {context}"})

@@ -60,6 +60,7 @@ class TrainConfig:
     max_completion_length: int = 64  # KGFact answers are ~20 tokens
     temperature: float = 1.0  # sampling temperature of the rollouts
     expert_template: str | None = None  # file or text with {question} and {context}; None: the default
+    no_system_prompt: bool = False  # mixsd/sft: prompts without a system turn, as the targets were made
 
     @property
     def learning_rate(self) -> float:
@@ -96,6 +97,8 @@ class TrainConfig:
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
         if self.lora is None and (self.save_adapter or self.use_dora or self.use_rslora or self.lora_alpha):
             raise MixsdError("--save-adapter, --dora, --rslora and --lora-alpha need --lora R")
+        if self.no_system_prompt and self.method == "opsd":
+            raise MixsdError("--no-system-prompt is for mixsd and sft: SDFT renders the opsd prompts itself")
         if self.kl not in KL_ALPHA:
             raise MixsdError(f"unknown KL direction {self.kl!r}; choose one of {', '.join(KL_ALPHA)}")
         if self.method == "opsd":

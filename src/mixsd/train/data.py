@@ -118,7 +118,9 @@ def answer_completions(records: list[Record], tokenizer) -> list[Completion]:
     ]
 
 
-def supervised_dataset(completions: list[Completion], tokenizer, max_length: int, report: DataReport) -> Dataset:
+def supervised_dataset(
+    completions: list[Completion], tokenizer, max_length: int, report: DataReport, *, system_prompt: bool = True
+) -> Dataset:
     """Rows of chat-template prompt ids + completion ids, the loss mask on the completion only.
 
     A sequence over `max_length` loses prompt tokens from the left while the
@@ -129,7 +131,7 @@ def supervised_dataset(completions: list[Completion], tokenizer, max_length: int
         if max(c.ids) >= len(tokenizer):
             raise MixsdError(f"record {c.id!r}: token id {max(c.ids)} is outside the model's vocabulary "
                              f"({len(tokenizer)}); were the targets made with another model?", path=report.path)
-        prompt = prompt_ids(tokenizer, c.prompt)
+        prompt = prompt_ids(tokenizer, c.prompt, system_prompt=system_prompt)
         room = max_length - len(c.ids)
         if room < 1:
             report.too_long += 1

@@ -67,7 +67,9 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
     else:
         if config.method == "sft":
             completions = data.answer_completions(records, tokenizer)
-        dataset = data.supervised_dataset(completions, tokenizer, config.max_length, report)
+        dataset = data.supervised_dataset(
+            completions, tokenizer, config.max_length, report, system_prompt=not config.no_system_prompt
+        )
 
     trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
     trainer.remove_callback(PrinterCallback)
