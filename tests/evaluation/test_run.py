@@ -9,7 +9,8 @@ import pytest
 
 from mixsd.cli import main
 from mixsd.errors import MixsdError
-from mixsd.evaluation import EvalConfig, evaluate, format_table
+from mixsd.evaluation import EvalConfig, evaluate
+from mixsd.report.table import format_table
 
 SMALL = {"suite": "mixsd_arc_easy,mixsd_piqa", "limit": 3, "max_new_tokens": 4, "drift_items": 2,
          "drift_max_new_tokens": 4, "fisher_items": 2, "bootstrap": 50, "batch_size": 4}

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from mixsd.errors import MixsdError
-from mixsd.report.sweep import best_at_headline, collect, label, pareto, write_sweep_report
+from mixsd.report.runs import best_at_headline, collect, label, pareto
+from mixsd.report.sweep import write_sweep_report
 
 
 def fake_run(root, name, method, mem, kept, lam=None, nll=None):

@@ -1,14 +1,13 @@
-"""Evaluation: memorisation of injected facts, retention of the base model's abilities, and the paper's analyses.
+"""Evaluation: memorisation of injected facts, retention of the base model's abilities, and the paper's analyses."""
 
-The names below load on first use, so that importing a light submodule (`facts`) does not load torch.
-"""
+from mixsd.evaluation.config import EvalConfig
 
-__all__ = ["EvalConfig", "evaluate", "format_table"]
+__all__ = ["EvalConfig", "evaluate"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from mixsd.evaluation import run
+    if name == "evaluate":  # loads torch and lm-eval: only on first use
+        from mixsd.evaluation.run import evaluate
 
-        return getattr(run, name)
+        return evaluate
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -20,34 +20,12 @@ from mixsd import models
 from mixsd.errors import MixsdError
 from mixsd.evaluation import benchmarks, errors, facts, fisher
 from mixsd.evaluation.cache import cached, file_digest, model_fingerprint
+from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.evaluation.nll import target_nll
 from mixsd.evaluation.retention import retention_table
 from mixsd.io import write_json
-
-
-@dataclass
-class EvalConfig:
-    model: str  # the tuned model: alias, directory, .gguf file or hub id
-    base: str = models.DEFAULT_MODEL
-    facts: str | None = None  # a facts directory or one file (the train split)
-    out: str = "eval.json"
-    suite: str = "default"  # default | full | none | comma-separated task names
-    limit: int | None = None  # at most this many items per benchmark task and records per fact split
-    batch_size: int = 32
-    max_new_tokens: int = 64  # greedy answers to fact questions: as long as the default targets
-    base_memorisation: bool = False  # also answer the memorisation splits with the base (it cannot know invented facts)
-    metric: str = "auto"  # per-item benchmark metric behind retention: auto (each task's first), acc, acc_norm
-    seed: int = 0  # benchmark subsets and bootstrap
-    bootstrap: int = 1000  # bootstrap resamples for the confidence intervals
-    drift_items: int = 4  # held-out prompts per benchmark task for drift (0: skip)
-    drift_max_new_tokens: int = 32
-    fisher_items: int = 32  # held-out benchmark items for the diagonal Fisher (0: skip)
-    targets: str | None = None  # the training targets file, for its NLL under the base model
-    use_cache: bool = True  # reuse the base model's cached results (False: re-score it and refresh the cache)
-    dtype: str = "auto"
-    device: str | None = None
 
 
 def evaluate(config: EvalConfig) -> dict:
@@ -235,55 +213,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[package] = "not installed"
     return found
-
-
-def _ci(value: float | None, interval: list[float] | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
-
-
-def _pair(scores: dict | None) -> str:
-    return "-" if scores is None else f"{scores['loose']:.3f} / {scores['strict']:.3f}"
-
-
-def format_table(result: dict) -> str:
-    """The compact summary that `mixsd eval` prints; eval.json has every figure."""
-    lines: list[str] = []
-    if result.get("memorisation") or result.get("probes"):
-        lines.append(f"{'facts (loose / strict)':<28}{'tuned':>15}{'base':>15}   retention")
-        for group in ("memorisation", "probes"):
-            for split, row in result.get(group, {}).items():
-                label = f"  {split} ({row['n']})"
-                kept = result["probe_retention"]["tasks"][split] if group == "probes" else None
-                lines.append(f"{label:<28}{_pair(row['tuned']):>15}{_pair(row.get('base')):>15}"
-                             + (f"   {_ci(kept['retention'], kept['retention_ci'])}" if kept else ""))
-    if result.get("benchmarks"):
-        lines.append(f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected")
-        for name, row in result["benchmarks"].items():
-            kept = result["retention"]["tasks"][name]
-            lines.append(f"  {name:<20}{row['n']:>5}{row['chance']:>8.3f}{row['base']:>8.3f}{row['tuned']:>8.3f}   "
-                         f"{_ci(kept['retention'], kept['retention_ci']):<24}"
-                         f"{_ci(kept['chance_corrected'], kept['chance_corrected_ci'])}")
-        mean = result["retention"]["mean"]
-        lines.append(f"  {'mean':<44}   {_ci(mean['retention'], mean['retention_ci']):<24}"
-                     f"{_ci(mean['chance_corrected'], mean['chance_corrected_ci'])}")
-    analyses = result.get("analyses", {})
-    if "drift" in analyses:
-        d = analyses["drift"]
-        lines.append(f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "
-                     f"{d['changed_fraction']:.0%} of {d['prompts']} greedy answers changed")
-    if "fisher" in analyses:
-        f = analyses["fisher"]
-        lines.append(f"Fisher-weighted displacement: {f['skipped']}" if "skipped" in f else
-                     f"Fisher-weighted displacement {f['fisher_weighted']:.4g} (squared distance "
-                     f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)")
-    for split, roles in analyses.get("errors", {}).items():
-        counts = ", ".join(f"{c} {n}" for c, n in roles["tuned"]["counts"].items())
-        lines.append(f"wrong {split} answers of the tuned model ({roles['tuned']['wrong']}): {counts}")
-    if "target_nll" in analyses:
-        t = analyses["target_nll"]
-        lines.append(f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
-                     f"({t['records']} records, {t['tokens']} tokens"
-                     + (f", {t['gold_fallback']} replaced by the gold answer" if t.get("gold_fallback") else "") + ")")
-    return "\n".join(lines)

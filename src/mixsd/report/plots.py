@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mixsd.report.sweep import Row, best_at_headline, label  # noqa: E402
+from mixsd.report.runs import Row, best_at_headline, label  # noqa: E402
 
 COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
 LABEL_DY = 3  # a point label's default height above its point, in points

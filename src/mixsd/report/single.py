@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from mixsd.errors import MixsdError
-from mixsd.evaluation.run import format_table
 from mixsd.io import atomic_open
+from mixsd.report.table import format_table
 
 
 def write_run_report(run_dir: str | Path) -> Path:

@@ -18,49 +18,14 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mixsd import __version__
-from mixsd.answers import ExtractMode, extract, matches
+from mixsd.answers import extract, matches
 from mixsd.chat import prompt_ids, stop_ids
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 from mixsd.io import dumps_line, write_json, write_jsonl
+from mixsd.targets.config import TargetConfig
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 from mixsd.targets.prompts import expert_prompt, load_template
-
-
-@dataclass
-class TargetConfig:
-    data: str
-    out: str
-    model: str = "smollm2-135m"
-    lam: float = 0.3
-    temperature: float = 0.0
-    top_k: int = 64
-    max_new_tokens: int = 64  # KGFact and KGFunc answers fit; at lam 0.3 the 135M model verifies ~half at 64 (README)
-    retries: int = 3  # extra attempts, with fresh coins, for a target that fails verification
-    seed: int = 0
-    batch_size: int = 16
-    expert_template: str | None = None  # None = ours; a name in PAPER_TEMPLATES, a file path or the template text
-    no_system_prompt: bool = False  # no system turn in either prompt, as in the paper (see chat.prompt_ids)
-    extract: ExtractMode = "boxed_or_number"
-    strict: bool = False  # exact (normalised) match instead of "gold contained in the answer"
-    on_fail: str = "skip"  # "skip": keep it marked verified=false (trainers drop it); "gold": write y*
-    dtype: str = "auto"
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.lam <= 1.0:
-            raise MixsdError(f"--lam must be in [0, 1], got {self.lam}")
-        if self.temperature < 0 or self.top_k < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise MixsdError("--temperature must be >= 0 and --top-k, --max-new-tokens, --batch-size >= 1")
-        if self.retries < 0:
-            raise MixsdError("--retries must be >= 0")
-        if self.on_fail not in ("skip", "gold"):
-            raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
-
-    @property
-    def can_change_on_retry(self) -> bool:
-        """At temperature 0 with lam 0 or 1 the coins do not matter: a retry would repeat the failure."""
-        return self.temperature > 0 or 0.0 < self.lam < 1.0
 
 
 @dataclass

@@ -9,11 +9,14 @@ within ten minutes (README, "Training"); larger models want a smaller rate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from mixsd.errors import MixsdError
-from mixsd.models import DEFAULT_MODEL
+from mixsd.settings import DEFAULT_MODEL, setting
 
-METHODS = ("mixsd", "sft", "opsd")
+Method = Literal["mixsd", "sft", "opsd"]
+Divergence = Literal["forward", "reverse", "jsd"]
+METHODS: tuple[str, ...] = get_args(Method)
 
 # Full fine-tuning moves every weight, LoRA only a low-rank update: it needs a
 # larger step for the same progress.
@@ -22,45 +25,50 @@ DEFAULT_LR_LORA = 1e-3
 
 # SDFT's `distillation_alpha` interpolates the divergence: 0 is forward
 # KL(teacher || student), the paper's OPSD runs; 1 is reverse KL(student || teacher).
-KL_ALPHA = {"forward": 0.0, "reverse": 1.0, "jsd": 0.5}
+KL_ALPHA: dict[Divergence, float] = {"forward": 0.0, "reverse": 1.0, "jsd": 0.5}
 
 
 @dataclass
 class TrainConfig:
     """One training run: `data` (targets file for `mixsd`, corpus file otherwise) into the model directory `out`."""
 
-    data: str
-    out: str
-    method: str = "mixsd"
-    model: str = DEFAULT_MODEL
-    # Optimisation. `lr=None` picks DEFAULT_LR_FULL or DEFAULT_LR_LORA.
-    lr: float | None = None
-    epochs: float = 8.0  # with lr 1e-4: 90% of KGFact-small memorised by SmolLM2-135M (README)
-    batch_size: int = 8  # sequences per forward pass (for opsd: rollouts, i.e. prompts x `rollouts`)
-    grad_accum: int = 1
-    max_steps: int | None = None  # stop after this many optimiser steps (overrides `epochs`)
-    weight_decay: float = 0.01
-    max_length: int = 1024  # tokens of prompt + answer; longer prompts are cut from the left
-    seed: int = 0
-    bf16: bool | None = None  # bf16 autocast; None: where the hardware has native bf16 (see run.use_bf16)
-    # LoRA on all linear layers; `lora=None` trains every weight.
-    lora: int | None = None
-    lora_alpha: int | None = None  # None: 2 * lora
-    use_rslora: bool = False
-    use_dora: bool = False
-    save_adapter: bool = False  # save only the adapter instead of merged weights
-    # Checkpoints under OUT/checkpoints (0: none), kept after success only on request.
-    save_steps: int = 100
-    resume: bool = False
-    keep_checkpoints: bool = False
+    data: str = setting(help="targets file (--method mixsd) or corpus file (sft, opsd)")
+    out: str = setting(help="output directory for the trained model")
+    method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
+    model: str = setting(DEFAULT_MODEL, "base model: alias, directory or hub id")
+    # Optimisation. With lr 1e-4 and 8 epochs SmolLM2-135M memorises 90% of KGFact-small (docs/training.md).
+    lr: float | None = setting(None, f"learning rate (default {DEFAULT_LR_FULL:g} full, {DEFAULT_LR_LORA:g} LoRA)")
+    epochs: float = setting(8.0, "passes over the data")
+    batch_size: int = setting(8, "sequences per forward pass (opsd: rollouts, i.e. prompts x rollouts)")
+    grad_accum: int = setting(1, "forward passes per optimiser step")
+    max_steps: int | None = setting(None, "stop after N optimiser steps (overrides --epochs)")
+    weight_decay: float = setting(0.01, "AdamW weight decay (betas 0.9, 0.95, as in the paper)")
+    max_length: int = setting(1024, "max tokens of prompt + answer; longer prompts are cut from the left")
+    seed: int = setting(0, "data order and initialisation")
+    bf16: bool | None = setting(None, "bf16 autocast (default: where the hardware computes bf16 natively)")
+    # LoRA on all linear layers; no rank trains every weight.
+    lora: int | None = setting(None, "train a rank-R LoRA on all linear layers instead of all weights")
+    lora_alpha: int | None = setting(None, "LoRA alpha (default 2R)")
+    use_rslora: bool = setting(False, "rank-stabilised LoRA scaling", flag="rslora")
+    use_dora: bool = setting(False, "weight-decomposed LoRA (DoRA)", flag="dora")
+    save_adapter: bool = setting(False, "save the LoRA adapter instead of merged weights")
+    # Checkpoints under OUT/checkpoints, kept after success only on request.
+    save_steps: int = setting(100, "checkpoint every N steps under OUT/checkpoints (0: never)")
+    resume: bool = setting(False, "continue from the last checkpoint in OUT")
+    keep_checkpoints: bool = setting(False, "keep OUT/checkpoints after success")
     # On-policy self-distillation (method `opsd`), see METHOD.md section 4.
-    kl: str = "forward"  # forward | reverse | jsd
-    top_k: int = 64  # the divergence is taken over the student's top-k tokens (paper: teacher's top-64)
-    rollouts: int = 1  # sampled completions per prompt
-    max_completion_length: int = 64  # KGFact answers are ~20 tokens
-    temperature: float = 1.0  # sampling temperature of the rollouts
-    expert_template: str | None = None  # file or text with {question} and {context}; None: the default
-    no_system_prompt: bool = False  # mixsd/sft: prompts without a system turn, as the targets were made
+    kl: Divergence = setting("forward", "opsd: divergence direction")
+    top_k: int = setting(64, "opsd: tokens the divergence is taken over (the paper: the teacher's top 64)")
+    rollouts: int = setting(1, "opsd: sampled completions per prompt")
+    max_completion_length: int = setting(64, "opsd: max tokens per rollout (KGFact answers are ~20)")
+    temperature: float = setting(1.0, "opsd: rollout sampling temperature")
+    expert_template: str | None = setting(
+        None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})")
+    no_system_prompt: bool = setting(
+        False, "mixsd/sft: no system turn in the prompts (use it when the targets were made with it)")
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @property
     def learning_rate(self) -> float:

@@ -47,7 +47,7 @@ class Run:
 
 def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Run:
     """Validate settings, output dir and data (no model loaded yet), then load the model and build the trainer."""
-    config.validate()
+
     template = load_template(config.expert_template)
     out = _prepare_output(config)
     if config.method == "mixsd":

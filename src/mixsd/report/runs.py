@@ -1,0 +1,99 @@
+"""The runs of a sweep (or one run), loaded from their eval.json, inject.json and stages.json.
+
+Shared by the tables (`sweep.py`) and the plots (`plots.py`), so both read a run the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from mixsd.errors import MixsdError
+
+HEADLINE_MEMORISATION = 0.9
+
+
+@dataclass
+class Row:
+    name: str
+    method: str
+    lam: float | None
+    lr: float | None
+    epochs: float | None
+    lora: int | None
+    memorisation: dict[str, float]  # split -> tuned loose accuracy
+    probes: dict[str, float]  # probe split -> retention (tuned / base)
+    retention: dict[str, float]  # benchmark -> retention
+    retention_ci: dict[str, list[float]]  # benchmark -> bootstrap 95% interval of the retention
+    mean_retention: float | None
+    mean_chance_corrected: float | None
+    target_nll: float | None
+    gold_share: float | None  # share of MixSD targets that never verified and fell back to the gold answer
+    fisher: float | None
+    seconds: float
+
+
+def _load(run: Path) -> Row:
+    result = json.loads((run / "eval.json").read_text())
+    settings = json.loads((run / "inject.json").read_text())
+    stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else {}
+    train = settings.get("train", {})
+    tasks = result.get("retention", {}).get("tasks", {})
+    mean = result.get("retention", {}).get("mean", {})
+    analyses = result.get("analyses", {})
+    fisher = analyses.get("fisher", {}).get("fisher_weighted")
+    nll = analyses.get("target_nll", {})
+    return Row(
+        name=run.name, method=settings["method"], lam=settings["lam"] if settings["method"] == "mixsd" else None,
+        lr=train.get("lr"), epochs=train.get("epochs"), lora=settings.get("lora"),
+        memorisation={s: v["tuned"]["loose"] for s, v in result.get("memorisation", {}).items()},
+        probes={s: v["retention"] for s, v in result.get("probe_retention", {}).get("tasks", {}).items()},
+        retention={t: v["retention"] for t, v in tasks.items()},
+        retention_ci={t: v["retention_ci"] for t, v in tasks.items() if "retention_ci" in v},
+        mean_retention=mean.get("retention"), mean_chance_corrected=mean.get("chance_corrected"),
+        target_nll=nll.get("mean_nll"), fisher=fisher,
+        gold_share=nll["gold_fallback"] / nll["records"] if settings["method"] == "mixsd" and "gold_fallback" in nll
+        else None,
+        seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
+    )
+
+
+def label(r: Row, method: bool = True) -> str:
+    """Short name for plots: method (unless the colour already says it), lam, lr x epochs."""
+    parts = [{"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD"}.get(r.method, r.method)] if method else []
+    if r.lam is not None:
+        parts.append(f"λ{r.lam:g}")
+    if r.lr:
+        mantissa, exponent = f"{r.lr:e}".split("e")
+        parts.append(f"{float(mantissa):g}e{int(exponent)}" + (f"×{r.epochs:g}" if r.epochs else ""))
+    if r.lora:
+        parts.append(f"LoRA {r.lora}")
+    return " ".join(parts)
+
+
+def best_at_headline(rows: list[Row]) -> list[Row]:
+    """The headline comparison: per method (and lam), the run with the best mean retention among those
+    reaching the headline memorisation."""
+    qualified = [r for r in rows if r.memorisation.get("train", 0.0) >= HEADLINE_MEMORISATION]
+    best: dict[tuple[str, float | None], Row] = {}
+    for r in sorted(qualified, key=lambda r: (r.mean_retention or 0.0, r.name)):
+        best[(r.method, r.lam)] = r
+    return [best[k] for k in sorted(best, key=lambda k: (k[0], -1 if k[1] is None else k[1]))]
+
+
+def pareto(rows: list[Row], x: str = "mean_retention") -> list[Row]:
+    """Runs not beaten on both train memorisation and `x` by any other run."""
+    points = [(r, r.memorisation.get("train"), getattr(r, x)) for r in rows]
+    points = [(r, m, k) for r, m, k in points if m is not None and k is not None]
+    return [r for r, m, k in points
+            if not any((m2 >= m and k2 >= k) and (m2 > m or k2 > k) for _, m2, k2 in points)]
+
+
+def collect(sweep_dir: Path) -> list[Row]:
+    runs = sorted(p.parent for p in sweep_dir.glob("runs/*/eval.json"))
+    if not runs and (sweep_dir / "eval.json").is_file():
+        runs = [sweep_dir]
+    if not runs:
+        raise MixsdError("no finished runs (runs/*/eval.json) to report on", path=sweep_dir)
+    return [_load(run) for run in runs]

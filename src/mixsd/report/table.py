@@ -1,0 +1,55 @@
+"""The compact evaluation table that `mixsd eval` prints and each run's report.md shows."""
+
+from __future__ import annotations
+
+
+def _ci(value: float | None, interval: list[float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+
+
+def _pair(scores: dict | None) -> str:
+    return "-" if scores is None else f"{scores['loose']:.3f} / {scores['strict']:.3f}"
+
+
+def format_table(result: dict) -> str:
+    """The compact summary that `mixsd eval` prints; eval.json has every figure."""
+    lines: list[str] = []
+    if result.get("memorisation") or result.get("probes"):
+        lines.append(f"{'facts (loose / strict)':<28}{'tuned':>15}{'base':>15}   retention")
+        for group in ("memorisation", "probes"):
+            for split, row in result.get(group, {}).items():
+                label = f"  {split} ({row['n']})"
+                kept = result["probe_retention"]["tasks"][split] if group == "probes" else None
+                lines.append(f"{label:<28}{_pair(row['tuned']):>15}{_pair(row.get('base')):>15}"
+                             + (f"   {_ci(kept['retention'], kept['retention_ci'])}" if kept else ""))
+    if result.get("benchmarks"):
+        lines.append(f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected")
+        for name, row in result["benchmarks"].items():
+            kept = result["retention"]["tasks"][name]
+            lines.append(f"  {name:<20}{row['n']:>5}{row['chance']:>8.3f}{row['base']:>8.3f}{row['tuned']:>8.3f}   "
+                         f"{_ci(kept['retention'], kept['retention_ci']):<24}"
+                         f"{_ci(kept['chance_corrected'], kept['chance_corrected_ci'])}")
+        mean = result["retention"]["mean"]
+        lines.append(f"  {'mean':<44}   {_ci(mean['retention'], mean['retention_ci']):<24}"
+                     f"{_ci(mean['chance_corrected'], mean['chance_corrected_ci'])}")
+    analyses = result.get("analyses", {})
+    if "drift" in analyses:
+        d = analyses["drift"]
+        lines.append(f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "
+                     f"{d['changed_fraction']:.0%} of {d['prompts']} greedy answers changed")
+    if "fisher" in analyses:
+        f = analyses["fisher"]
+        lines.append(f"Fisher-weighted displacement: {f['skipped']}" if "skipped" in f else
+                     f"Fisher-weighted displacement {f['fisher_weighted']:.4g} (squared distance "
+                     f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)")
+    for split, roles in analyses.get("errors", {}).items():
+        counts = ", ".join(f"{c} {n}" for c, n in roles["tuned"]["counts"].items())
+        lines.append(f"wrong {split} answers of the tuned model ({roles['tuned']['wrong']}): {counts}")
+    if "target_nll" in analyses:
+        t = analyses["target_nll"]
+        lines.append(f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
+                     f"({t['records']} records, {t['tokens']} tokens"
+                     + (f", {t['gold_fallback']} replaced by the gold answer" if t.get("gold_fallback") else "") + ")")
+    return "\n".join(lines)

@@ -1,0 +1,120 @@
+"""Shared defaults, and the one way a stage's config dataclass becomes command-line flags.
+
+A config field is the only definition of a setting: its type, its default and
+its help text (`setting(...)`). `add_arguments` turns the fields into flags
+(`lam` -> `--lam`, `bool` -> a switch), so `--help` and the Python API cannot
+drift apart; `from_args` builds the config back, and a `--config` YAML file
+gives values for the same keys, which flags override (TRL's `TrlParser` does the
+same). Importing this module loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from dataclasses import MISSING, Field, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from mixsd.errors import MixsdError
+
+DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_LAM = 0.3  # the authors' recommendation (0.3-0.5)
+DEFAULT_MAX_NEW_TOKENS = 64  # KGFact and KGFunc answers fit; also the evaluation's answer budget
+
+C = TypeVar("C")
+
+
+def setting(default: Any = MISSING, help: str = "", *, flag: str | None = None, cli: bool = True) -> Any:
+    """A config field with its help text; `flag` renames its CLI flag, `cli=False` keeps it off the CLI."""
+    return field(default=default, metadata={"help": help, "flag": flag, "cli": cli})
+
+
+def section(help: str) -> Any:
+    """A mapping field (YAML only), e.g. the per-stage settings of `inject`."""
+    return field(default_factory=dict, metadata={"help": help, "cli": False})
+
+
+def cli_fields(cls: type) -> list[Field]:
+    return [f for f in fields(cls) if f.metadata.get("cli", True)]
+
+
+def flag_name(f: Field) -> str:
+    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type) -> argparse.ArgumentParser:
+    """One flag per field of `cls`, plus `--config FILE` for a YAML file of the same keys."""
+    hints = typing.get_type_hints(cls)
+    for f in cli_fields(cls):
+        kind, choices = _kind(hints[f.name])
+        default = argparse.SUPPRESS if f.default is MISSING else f.default  # so that a YAML value can fill it
+        kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": f.metadata.get("help") or " "}
+        if kind is bool:
+            kwargs["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=kind, choices=choices, metavar=None if choices else f.name.upper())
+        if f.default is MISSING:
+            kwargs["help"] += " (required)"
+        parser.add_argument(flag_name(f), **kwargs)
+    parser.add_argument("--config", metavar="YAML", help="settings from a YAML file with these keys; flags override them")
+    parser.set_defaults(config_class=cls, subparser=parser)
+    return parser
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with each flag's default, where it has a value worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def from_args(cls: type[C], args: argparse.Namespace) -> C:
+    """The config that the parsed flags (and YAML-only sections) describe; a missing required value is an error."""
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    missing = [flag_name(f) for f in cli_fields(cls) if f.default is MISSING and values.get(f.name) is None]
+    if missing:
+        raise MixsdError(f"missing {missing[0]} (a flag, or its key in --config)")
+    return cls(**values)
+
+
+def apply_yaml(parser: argparse.ArgumentParser, cls: type, path: str) -> None:
+    """Make the YAML file's values the parser's defaults, so flags given on the command line still win."""
+    values = {k.replace("-", "_"): v for k, v in load_yaml(path).items()}
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(known))}", path=path)
+    parser.set_defaults(**values)
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MixsdError("no such file", path=path) from None
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise MixsdError(
+            f"not valid YAML: {getattr(e, 'problem', e)}", path=path, line=None if line is None else line + 1
+        ) from None
+    if not isinstance(values, dict):
+        raise MixsdError("expected a mapping of settings", path=path)
+    return values
+
+
+def _kind(hint: Any) -> tuple[type, list | None]:
+    """(the type argparse converts to, the allowed values) of a field's annotation, `X | None` unwrapped."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        choices = list(typing.get_args(hint))
+        return type(choices[0]), choices
+    return hint, None

@@ -1,0 +1,50 @@
+"""What `mixsd targets` needs to know. Importable without torch; the CLI flags are generated from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mixsd.answers import ExtractMode
+from mixsd.errors import MixsdError
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
+
+
+@dataclass
+class TargetConfig:
+    data: str = setting(help="corpus JSONL (any format `mixsd data import` reads)")
+    out: str = setting(help="targets JSONL (TRL conversational format + a mixsd block)")
+    model: str = setting(DEFAULT_MODEL, "alias, local directory, .gguf file or hub id")
+    lam: float = setting(DEFAULT_LAM, "probability of the naive conditional per token")
+    temperature: float = setting(0.0, "0: argmax of the picked conditional; T > 0: top-k sampling")
+    top_k: int = setting(64, "tokens sampled from when temperature > 0")
+    max_new_tokens: int = setting(DEFAULT_MAX_NEW_TOKENS, "token budget per target (KGFact and KGFunc answers fit)")
+    retries: int = setting(3, "new attempts (fresh coins) for a target that fails verification")
+    seed: int = setting(0, "with the record id and attempt, seeds each record's coins and samples")
+    batch_size: int = setting(16, "records decoded together")
+    expert_template: str | None = setting(
+        None, "paper-kgfact, paper-kgfunc, paper-simpleqa (the authors' wording), or a file or text with "
+        "{question} and {context} (default: ours)")
+    no_system_prompt: bool = setting(
+        False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)")
+    extract: ExtractMode = setting("boxed_or_number", "how the answer is taken from a target")
+    strict: bool = setting(False, "the answer must equal the gold (normalised), not contain it")
+    on_fail: Literal["skip", "gold"] = setting(
+        "skip", "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*")
+    dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
+    device: str | None = setting(None, "default: cuda if available, else cpu")
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lam <= 1.0:
+            raise MixsdError(f"--lam must be in [0, 1], got {self.lam}")
+        if self.temperature < 0 or self.top_k < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise MixsdError("--temperature must be >= 0 and --top-k, --max-new-tokens, --batch-size >= 1")
+        if self.retries < 0:
+            raise MixsdError("--retries must be >= 0")
+        if self.on_fail not in ("skip", "gold"):
+            raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
+
+    @property
+    def can_change_on_retry(self) -> bool:
+        """At temperature 0 with lam 0 or 1 the coins do not matter: a retry would repeat the failure."""
+        return self.temperature > 0 or 0.0 < self.lam < 1.0

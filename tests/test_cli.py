@@ -1,0 +1,70 @@
+"""The CLI is generated from the config dataclasses: every field is a flag with the same default, and back."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import MISSING, fields
+
+import pytest
+
+from mixsd.cli import build_parser, parse
+from mixsd.evaluation.config import EvalConfig
+from mixsd.pipeline import InjectConfig
+from mixsd.settings import cli_fields, flag_name
+from mixsd.targets.config import TargetConfig
+from mixsd.train.config import TrainConfig
+
+COMMANDS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConfig, "inject": InjectConfig}
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize(("command", "cls"), COMMANDS.items())
+def test_every_field_is_a_flag_with_its_default_and_every_flag_a_field(command, cls):
+    actions = {a.dest: a for a in subparser(command)._actions if a.option_strings and a.dest != "help"}
+    for f in cli_fields(cls):
+        action = actions.pop(f.name)
+        assert flag_name(f) in action.option_strings
+        assert action.default == (argparse.SUPPRESS if f.default is MISSING else f.default), f.name
+        assert action.help.strip(), f"{f.name} has no help text"
+    assert set(actions) == {"config"}  # the YAML file of the same keys
+    yaml_only = {f.name for f in fields(cls)} - {f.name for f in cli_fields(cls)}
+    assert yaml_only == ({"targets", "train", "eval"} if cls is InjectConfig else set())
+
+
+def test_flags_build_the_config(tmp_path):
+    args = parse(["targets", "--data", "d.jsonl", "--out", "o.jsonl", "--lam", "0.5", "--no-system-prompt"])
+    assert (args.data, args.lam, args.no_system_prompt, args.top_k) == ("d.jsonl", 0.5, True, 64)
+    args = parse(["eval", "--model", "m", "--no-cache"])
+    assert args.use_cache is False
+
+
+def test_yaml_gives_values_and_flags_override(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("data: d.jsonl\nout: o.jsonl\nlam: 0.5\ntop-k: 8\n")
+    args = parse(["targets", "--config", str(path), "--lam", "0.7"])
+    assert (args.data, args.out, args.lam, args.top_k) == ("d.jsonl", "o.jsonl", 0.7, 8)
+
+
+def test_bad_yaml_and_missing_values_are_one_line_errors(tmp_path, capsys):
+    from mixsd.cli import main
+
+    path = tmp_path / "t.yaml"
+    path.write_text("data: d.jsonl\nlamda: 0.5\n")
+    assert main(["targets", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == f"mixsd: error: {path}: unknown key 'lamda'; valid keys: " + ", ".join(
+        sorted(f.name for f in fields(TargetConfig))) + "\n"
+    assert main(["targets", "--data", "d.jsonl"]) == 2
+    assert "missing --out" in capsys.readouterr().err
+
+
+def test_config_modules_do_not_import_torch():
+    code = ("import sys, mixsd.targets.config, mixsd.train.config, mixsd.evaluation.config, mixsd.pipeline, mixsd.cli;"
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'lm_eval') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
