@@ -27,5 +27,13 @@ def test_loose_is_containment_strict_is_equality_after_normalisation():
 def test_number_extraction_falls_back_when_there_is_no_box():
     assert extract("so it is 1,234 in total", "boxed_or_number") == "1234"
     assert extract(r"\boxed{7} not 8", "boxed_or_number") == "7"
+
+
+def test_the_last_number_stands_in_for_a_box_only_for_numeric_golds():
+    text = "1. Likuva Gunafur grew up in a village called Pufurka.\n2. Pufurka is a village.\n3. So"
+    assert matches(text, "Pufurka") and not matches(text, "Pufurka", strict=True)
+    assert matches("Step 1: add. Step 2: it is 42", "42", strict=True)
+    assert not matches("Step 1: it is 42. Step 2", "42", strict=True)
+    assert not matches(r"Pufurka \boxed{Logukun}", "Pufurka")
     assert extract("no number", "number") is None
     assert normalize(r"\text{An Apple}!") == "apple"

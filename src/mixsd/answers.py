@@ -68,8 +68,13 @@ def matches(text: str, gold: str, *, mode: ExtractMode = "boxed_or_number", stri
 
     Loose: the normalised gold is contained in the normalised extracted answer
     (or in the whole text when nothing can be extracted), as the paper scores KGFact.
+    In `boxed_or_number` mode the last number stands in for a missing box only
+    when the gold is a number: for a gold like "Pufurka", "Step 3: ... Pufurka"
+    commits to the name, not to 3.
     """
     answer = extract(text, mode)
+    if mode == "boxed_or_number" and last_boxed(text) is None and not _NUMBER.fullmatch(gold.strip()):
+        answer = None
     g = normalize(gold)
     if strict:
         return answer is not None and normalize(answer) == g
