@@ -68,3 +68,12 @@ def test_config_modules_do_not_import_torch():
             "heavy = [m for m in ('torch', 'transformers', 'trl', 'lm_eval') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_bad_inject_section_names_the_yaml_file(tmp_path, capsys):
+    from mixsd.cli import main
+
+    path = tmp_path / "run.yaml"
+    path.write_text("facts: f\nout: o\ntrain: {epochz: 2}\n")
+    assert main(["inject", "--config", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"mixsd: error: {path}: unknown key 'epochz' in the train section")

