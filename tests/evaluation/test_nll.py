@@ -73,7 +73,7 @@ def test_bad_targets(tiny_model, tokenizer, tmp_path):
     path = tmp_path / "t.jsonl"
     line = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
     path.write_text(json.dumps(line) + "\n" + json.dumps({**line, "mixsd": {"token_ids": ["x"]}}) + "\n")
-    with pytest.raises(MixsdError, match=r"t.jsonl:2: mixsd.token_ids must be a list of integers"):
+    with pytest.raises(MixsdError, match=r"t.jsonl:2: mixsd.token_ids must be a non-empty list of token ids"):
         target_nll(tiny_model, tokenizer, path)
     path.write_text(json.dumps({"prompt": "q"}) + "\n")
     with pytest.raises(MixsdError, match=r"t.jsonl:1: "):

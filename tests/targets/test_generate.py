@@ -10,6 +10,7 @@ from mixsd.data.records import Record, write_records
 from mixsd.errors import MixsdError
 from mixsd.targets import generate
 from mixsd.targets.generate import TargetConfig, generate_targets
+from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
 @pytest.fixture
@@ -33,6 +34,10 @@ def rows(path):
     return [json.loads(line) for line in open(path, encoding="utf-8")]
 
 
+def targets(path) -> list[TargetRow]:
+    return [TargetRow.from_json(obj) for obj in rows(path)]
+
+
 def test_output_is_trl_conversational_with_exact_token_ids(tiny_model, tokenizer, corpus, tmp_path):
     out = tmp_path / "t.jsonl"
     report = run(tiny_model, tokenizer, corpus, out, lam=0.3, temperature=0.7)
@@ -51,22 +56,21 @@ def test_output_is_trl_conversational_with_exact_token_ids(tiny_model, tokenizer
 
 def test_failed_targets_are_retried_with_new_coins_then_marked(tiny_model, tokenizer, corpus, tmp_path):
     report = run(tiny_model, tokenizer, corpus, tmp_path / "t.jsonl", lam=0.5, retries=2)
-    meta = [r["mixsd"] for r in rows(tmp_path / "t.jsonl")]
-    assert all(m["attempts"] == 3 and m["verified"] is False for m in meta)  # a random model never says "Zor3"
+    assert all(t.attempts == 3 and t.verified is False for t in targets(tmp_path / "t.jsonl"))  # a random model never says "Zor3"
     assert len(report.unverified) == 10 and report.verified == 0
 
 
 def test_no_retry_when_coins_cannot_change_the_target(tiny_model, tokenizer, corpus, tmp_path):
     run(tiny_model, tokenizer, corpus, tmp_path / "t.jsonl", lam=0.0, temperature=0.0, retries=3)
-    assert all(r["mixsd"]["attempts"] == 1 for r in rows(tmp_path / "t.jsonl"))
+    assert all(t.attempts == 1 for t in targets(tmp_path / "t.jsonl"))
 
 
 def test_gold_fallback_writes_the_ground_truth_tokens(tiny_model, tokenizer, corpus, tmp_path):
     report = run(tiny_model, tokenizer, corpus, tmp_path / "t.jsonl", on_fail="gold")
-    first = rows(tmp_path / "t.jsonl")[0]
-    assert first["messages"][1]["content"] == "The answer is Zor0. \\boxed{Zor0}"
-    assert first["mixsd"]["source"] == "gold" and first["mixsd"]["verified"] is True
-    assert first["mixsd"]["token_ids"][-1] == tokenizer.eos_token_id
+    first = targets(tmp_path / "t.jsonl")[0]
+    assert first.text == "The answer is Zor0. \\boxed{Zor0}"
+    assert first.source == "gold" and first.verified is True and first.finish_reason == "gold"
+    assert first.token_ids[-1] == tokenizer.eos_token_id
     assert len(report.gold_fallback) == 10
 
 
@@ -76,11 +80,11 @@ def test_verified_when_the_target_contains_gold(tiny_model, tokenizer, tmp_path)
     write_records(path, [Record("a", "Say something.", "x", gold="placeholder")])
     settings = dict(lam=0.3, temperature=1.0, extract="text", retries=2)
     run(tiny_model, tokenizer, path, tmp_path / "probe.jsonl", **(settings | {"retries": 0}))
-    said = rows(tmp_path / "probe.jsonl")[0]["messages"][1]["content"]
+    said = targets(tmp_path / "probe.jsonl")[0].text
     write_records(path, [Record("a", "Say something.", "x", gold=said)])
     run(tiny_model, tokenizer, path, tmp_path / "t.jsonl", **settings)
-    meta = rows(tmp_path / "t.jsonl")[0]["mixsd"]
-    assert meta["verified"] is True and meta["attempts"] == 1
+    (target,) = targets(tmp_path / "t.jsonl")
+    assert target.verified is True and target.attempts == 1
 
 
 def test_same_bytes_for_batch_size_1_and_16(tiny_model, tokenizer, corpus, tmp_path):
@@ -147,3 +151,15 @@ def test_cli_empty_file_exits_2_with_one_line(tmp_path, capsys):
     assert main(["targets", "--data", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "t.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "empty.jsonl" in err and "no records" in err
+
+
+def test_target_rows_round_trip_and_bad_rows_say_why():
+    row = TargetRow("a", "q?", "It is X.", [5, 6, 2], lam=0.3, seed=0, verified=True, gold="X", extracted="X")
+    assert TargetRow.from_json(row.to_json()) == row
+    assert list(row.to_json()["mixsd"]) == ["lam", "seed", "attempts", "verified", "source", "naive_fraction",
+                                            "token_ids", "finish_reason", "gold", "extracted"]
+    for bad, reason in [({"messages": []}, "not a MixSD target"),
+                        ({**row.to_json(), "mixsd": {"token_ids": []}}, "non-empty list of token ids"),
+                        ({**row.to_json(), "mixsd": {"token_ids": [True]}}, "non-empty list of token ids")]:
+        with pytest.raises(InvalidTarget, match=reason):
+            TargetRow.from_json(bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mixsd.data.records import Record
+from mixsd.targets.rows import TargetRow
 
 INSTRUCTION = " Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -20,9 +21,5 @@ def make_records(n: int) -> list[Record]:
 def target_row(record: Record, tokenizer, *, verified: bool = True, lam: float = 0.3) -> dict:
     """What `mixsd targets` writes for a record; the 'sampled' ids are the answer's own tokens plus eos."""
     ids = tokenizer(record.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return {
-        "id": record.id,
-        "messages": [{"role": "user", "content": record.prompt}, {"role": "assistant", "content": record.answer}],
-        "mixsd": {"lam": lam, "seed": 0, "attempts": 1, "verified": verified, "naive_fraction": lam,
-                  "token_ids": ids, "finish_reason": "stop", "gold": record.gold},
-    }
+    return TargetRow(record.id, record.prompt, record.answer, ids, lam=lam, seed=0, verified=verified,
+                     naive_fraction=lam, gold=record.gold).to_json()

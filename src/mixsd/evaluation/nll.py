@@ -21,6 +21,7 @@ from mixsd.data.records import InvalidRecord, record_from_json
 from mixsd.errors import MixsdError
 from mixsd.evaluation.generation import padded
 from mixsd.io import read_jsonl
+from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
 def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int], str]]:
@@ -33,15 +34,14 @@ def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int],
     rows = []
     for lineno, obj in read_jsonl(path):
         try:
-            record = record_from_json({k: v for k, v in obj.items() if k != "mixsd"})
-        except InvalidRecord as e:
+            if "mixsd" in obj:
+                target = TargetRow.from_json(obj)
+                rows.append((target.id, target.prompt, target.token_ids, target.source))
+            else:
+                record = record_from_json(obj)
+                rows.append((record.id, record.prompt, tokenizer.encode(record.answer, add_special_tokens=False), "corpus"))
+        except (InvalidRecord, InvalidTarget) as e:
             raise MixsdError(str(e), path=path, line=lineno) from None
-        meta = obj["mixsd"] if isinstance(obj.get("mixsd"), dict) else {}
-        stored = meta.get("token_ids")
-        if stored is not None and not (isinstance(stored, list) and all(isinstance(t, int) for t in stored)):
-            raise MixsdError("mixsd.token_ids must be a list of integers", path=path, line=lineno)
-        ids = stored if stored is not None else tokenizer.encode(record.answer, add_special_tokens=False)
-        rows.append((record.id, record.prompt, ids, meta.get("source", "mixsd") if meta else "corpus"))
     if not rows:
         raise MixsdError("no records", path=path)
     return rows

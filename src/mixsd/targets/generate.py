@@ -26,6 +26,7 @@ from mixsd.io import dumps_line, write_json, write_jsonl
 from mixsd.targets.config import TargetConfig
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 from mixsd.targets.prompts import expert_prompt, load_template
+from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
 @dataclass
@@ -57,7 +58,7 @@ def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: st
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_partial(path: Path, stamp: str) -> dict[str, dict]:
+def _read_partial(path: Path, stamp: str) -> dict[str, TargetRow]:
     """Finished rows of an interrupted run, by record id; a torn last line is dropped."""
     if not path.exists():
         return {}
@@ -69,16 +70,16 @@ def _read_partial(path: Path, stamp: str) -> dict[str, dict]:
     done = {}
     for line in lines[1:]:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = TargetRow.from_json(json.loads(line))
+        except (json.JSONDecodeError, InvalidTarget):
             break  # killed mid-write
-        done[row["id"]] = row
+        done[row.id] = row
     return done
 
 
-def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig, verified: bool) -> dict:
-    """One output line: TRL conversational format plus a `mixsd` block with the exact sampled ids."""
-    if result is None:  # ground-truth fallback
+def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig, verified: bool) -> TargetRow:
+    """The output line of a finished record: its sampled ids, or the ground truth (`result=None`)."""
+    if result is None:
         ids = tokenizer.encode(record.answer, add_special_tokens=False) + [tokenizer.eos_token_id]
         text, naive_fraction, finish, attempts = record.answer, 0.0, "gold", config.retries + 1
     else:
@@ -87,22 +88,12 @@ def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig,
         text = tokenizer.decode(body, skip_special_tokens=True)
         naive_fraction = sum(result.from_naive) / len(ids)
         finish, attempts = result.finish_reason, result.job.attempt + 1
-    return {
-        "id": record.id,
-        "messages": [{"role": "user", "content": record.prompt}, {"role": "assistant", "content": text}],
-        "mixsd": {
-            "lam": config.lam,
-            "seed": config.seed,
-            "attempts": attempts,
-            "verified": verified,
-            "source": "gold" if result is None else "mixsd",
-            "naive_fraction": round(naive_fraction, 6),
-            "token_ids": ids,
-            "finish_reason": finish,
-            "gold": record.gold,
-            "extracted": extract(text, config.extract),
-        },
-    }
+    return TargetRow(
+        id=record.id, prompt=record.prompt, text=text, token_ids=ids, lam=config.lam, seed=config.seed,
+        attempts=attempts, verified=verified, source="gold" if result is None else "mixsd",
+        naive_fraction=round(naive_fraction, 6), finish_reason=finish, gold=record.gold,
+        extracted=extract(text, config.extract),
+    )
 
 
 def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> TargetReport:
@@ -117,40 +108,56 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     template = load_template(config.expert_template)
     if model is None:
         model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
-    data_sha = hashlib.sha256(data_path.read_bytes()).hexdigest()
     partial = out.with_name(out.name + ".partial")
-    stamp = fingerprint(config, data_sha, template, str(getattr(model, "name_or_path", config.model)))
+    stamp = fingerprint(config, hashlib.sha256(data_path.read_bytes()).hexdigest(), template,
+                        str(getattr(model, "name_or_path", config.model)))
     done = _read_partial(partial, stamp)
     report = TargetReport(out=str(out), records=len(records), resumed=len(done))
+    todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
+    # (Re)write the partial file with its header and the intact rows; finished rows are appended to it.
+    write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *(r.to_json() for r in done.values())])
+    _decode_and_verify(todo, queue, done, model, tokenizer, config, report)
+    rows = [done[r.id] for r in records if r.id in done]
+    write_jsonl(out, (r.to_json() for r in rows))
+    partial.unlink()
+    _summarise(report, rows, started)
+    write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
+    return report
 
-    # Build one job per record still to do; prompts that cannot fit the context are skipped.
+
+def _jobs(records: list[Record], done: dict, model, tokenizer, config: TargetConfig, template: str,
+          report: TargetReport) -> tuple[dict[str, Record], deque[Job]]:
+    """One job per record still to do (by id: the records to finish); prompts that cannot fit are skipped."""
     context = getattr(model.config, "max_position_embeddings", None) or 1 << 30
-    by_id: dict[str, Record] = {}
+    system = not config.no_system_prompt
+    todo: dict[str, Record] = {}
     queue: deque[Job] = deque()
     for record in records:
-        system = not config.no_system_prompt
         naive = prompt_ids(tokenizer, record.prompt, system_prompt=system)
         expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system)
         if len(expert) >= context:
             report.skipped.append({"id": record.id, "reason": f"expert prompt has {len(expert)} tokens,"
                                    f" the model's context is {context}"})
             continue
-        by_id[record.id] = record
+        todo[record.id] = record
         if record.id not in done:
-            budget = min(config.max_new_tokens, context - len(expert))
-            queue.append(Job(record.id, naive, expert, max_new_tokens=budget))
+            queue.append(Job(record.id, naive, expert, max_new_tokens=min(config.max_new_tokens, context - len(expert))))
+    return todo, queue
 
+
+def _decode_and_verify(todo: dict[str, Record], queue: deque[Job], done: dict[str, TargetRow], model, tokenizer,
+                       config: TargetConfig, report: TargetReport) -> None:
+    """Decode the queue; each finished target is verified, retried with fresh coins, or appended to the partial."""
     decoder = MixedDecoder(model, DecodeConfig(config.lam, config.temperature, config.top_k,
                                                config.max_new_tokens, config.batch_size, config.seed),
                            stop_ids(tokenizer, model))
-    # (Re)write the partial file with its header and the intact rows, then append as records finish.
-    write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *done.values()])
     tokens = accepted = 0
     t0 = time.time()
+    partial = Path(report.out).with_name(Path(report.out).name + ".partial")
     with open(partial, "a", encoding="utf-8") as sink, \
-            tqdm(total=len(by_id), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar:
+            tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar:
         for result in decoder.run(queue):
-            record = by_id[result.job.key]
+            record = todo[result.job.key]
             tokens += len(result.token_ids)
             text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
             ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
@@ -161,7 +168,7 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
                 continue
             fallback = not ok and record.gold is not None and config.on_fail == "gold"
             row = _row(record, None if fallback else result, tokenizer, config, ok or fallback)
-            sink.write(dumps_line(row))
+            sink.write(dumps_line(row.to_json()))
             sink.flush()
             done[record.id] = row
             bar.update(1)
@@ -170,20 +177,16 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
             bar.set_postfix(tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}", tok_s=f"{tokens / elapsed:.0f}",
                             accept=f"{accepted / max(1, bar.n - report.resumed):.0%}")
 
-    rows = [done[r.id] for r in records if r.id in done]
-    write_jsonl(out, rows)
-    partial.unlink()
+
+def _summarise(report: TargetReport, rows: list[TargetRow], started: float) -> None:
     for row in rows:
-        meta = row["mixsd"]
-        report.verified += meta["verified"] and meta["source"] == "mixsd"
-        report.attempts += meta["attempts"]
-        report.tokens += len(meta["token_ids"])
-        if meta["source"] == "gold":
-            report.gold_fallback.append(row["id"])
-        elif not meta["verified"]:
-            report.unverified.append(row["id"])
+        report.verified += row.verified and row.source == "mixsd"
+        report.attempts += row.attempts
+        report.tokens += len(row.token_ids)
+        if row.source == "gold":
+            report.gold_fallback.append(row.id)
+        elif not row.verified:
+            report.unverified.append(row.id)
     report.written = len(rows)
-    report.mean_naive_fraction = round(sum(r["mixsd"]["naive_fraction"] for r in rows) / max(1, len(rows)), 6)
+    report.mean_naive_fraction = round(sum(r.naive_fraction for r in rows) / max(1, len(rows)), 6)
     report.seconds = round(time.time() - started, 2)
-    write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
-    return report

@@ -20,6 +20,7 @@ from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 from mixsd.io import read_jsonl
 from mixsd.targets.prompts import expert_prompt
+from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
 @dataclass(frozen=True)
@@ -70,26 +71,18 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
     for line, obj in read_jsonl(path):
         report.read += 1
         try:
-            user = obj["messages"][0]
-            meta = obj["mixsd"]
-            ids, verified = meta["token_ids"], meta["verified"]
-            prompt = user["content"]
-        except (KeyError, IndexError, TypeError):
+            row = TargetRow.from_json(obj)
+        except InvalidTarget as e:
             if "prompt" in obj and "answer" in obj:
                 raise MixsdError("this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
                                  "or make targets with `mixsd targets`", path=path, line=line) from None
-            raise MixsdError("not a MixSD target: expected messages[0].content and mixsd.token_ids / mixsd.verified",
-                             path=path, line=line) from None
-        if user.get("role") != "user" or not isinstance(prompt, str):
-            raise MixsdError("messages[0] must be the user turn with text content", path=path, line=line)
-        if not isinstance(ids, list) or not ids or not all(isinstance(i, int) and i >= 0 for i in ids):
-            raise MixsdError("mixsd.token_ids must be a non-empty list of token ids", path=path, line=line)
-        if verified is not True:
+            raise MixsdError(str(e), path=path, line=line) from None
+        if row.verified is not True:
             report.unverified += 1
             continue
-        if isinstance(meta.get("lam"), int | float):
-            lams.add(float(meta["lam"]))
-        completions.append(Completion(id=str(obj.get("id", line)), prompt=prompt, ids=ids))
+        if isinstance(row.lam, int | float):
+            lams.add(float(row.lam))
+        completions.append(Completion(id=row.id, prompt=row.prompt, ids=row.token_ids))
     report.sha256 = file_sha256(path)
     report.lams = sorted(lams)
     if not completions:

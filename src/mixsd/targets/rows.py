@@ -1,0 +1,63 @@
+"""One line of a targets file: TRL's conversational format plus a `mixsd` block with the exact sampled ids.
+
+The target writer, training, the target NLL and the tests all go through `TargetRow`, so the format is
+defined here once; `to_json` fixes the key order, so the same row always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mixsd.data.records import derived_id
+
+
+class InvalidTarget(ValueError):
+    """One JSON object that is not a target row (the reader adds file and line)."""
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    id: str
+    prompt: str  # the naive user turn
+    text: str  # the assistant turn, decoded from `token_ids` (end-of-turn excluded)
+    token_ids: list[int]  # what training learns, exactly as sampled (with the end-of-turn id if the model stopped)
+    lam: float | None = None
+    seed: int | None = None
+    attempts: int = 1
+    verified: bool = False  # training drops unverified rows
+    source: str = "mixsd"  # "gold": the target never verified and is the ground-truth answer instead
+    naive_fraction: float = 0.0  # share of the tokens that came from the naive conditional
+    finish_reason: str = "stop"  # stop | length | gold
+    gold: str | None = None
+    extracted: str | None = None  # the answer the verifier read from `text`
+
+    def to_json(self) -> dict[str, Any]:
+        meta = ("lam", "seed", "attempts", "verified", "source", "naive_fraction", "token_ids", "finish_reason")
+        return {
+            "id": self.id,
+            "messages": [{"role": "user", "content": self.prompt}, {"role": "assistant", "content": self.text}],
+            "mixsd": {k: getattr(self, k) for k in (*meta, "gold", "extracted")},
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> TargetRow:
+        meta = obj.get("mixsd")
+        messages = obj.get("messages")
+        if not isinstance(meta, dict) or not isinstance(messages, list) or not messages:
+            raise InvalidTarget("not a MixSD target: expected messages and a mixsd block with token_ids")
+        user, assistant = messages[0], messages[1] if len(messages) > 1 else None
+        if not (isinstance(user, dict) and user.get("role") == "user" and isinstance(user.get("content"), str)):
+            raise InvalidTarget("messages[0] must be the user turn with text content")
+        ids = meta.get("token_ids")
+        if not (isinstance(ids, list) and ids and all(type(i) is int and i >= 0 for i in ids)):
+            raise InvalidTarget("mixsd.token_ids must be a non-empty list of token ids")
+        known = {f.name for f in fields(cls)} - {"id", "prompt", "text", "token_ids"}
+        text = assistant.get("content") if isinstance(assistant, dict) else None
+        return cls(
+            id=str(obj["id"]) if "id" in obj else derived_id(user["content"]),
+            prompt=user["content"],
+            text=text if isinstance(text, str) else "",
+            token_ids=ids,
+            **{k: v for k, v in meta.items() if k in known},
+        )
