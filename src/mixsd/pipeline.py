@@ -133,60 +133,59 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
-    plan = [s for s in PLAN if s != "targets" or config.method == "mixsd"]
+    mixsd = config.method == "mixsd"
+    data = (Path(config.targets_out) if config.targets_out else out / "targets.jsonl") if mixsd else train_file
+    model_dir = out / "model"
+
+    # Each stage, given the key of everything before it: (its key, the file that exists once it is done,
+    # the ledger that records it, its entry there, a note for the banner, the call that does the work).
+    def targets_stage(key: str):
+        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam,
+                            **(TARGET_DEFAULTS | config.targets))
+        shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
+        return (_key(asdict(tcfg) | {"out": None}, key), data, shared, f"targets:{data.name}",
+                f"({len(records)} facts, lam {config.lam})", lambda: generate_targets(tcfg))
+
+    def train_stage(key: str):
+        rcfg = TrainConfig(data=str(data), out=str(model_dir), method=config.method, model=config.model,
+                           lora=config.lora, **config.train)
+        key = _key(asdict(rcfg), key, _sha(data))
+
+        def run() -> None:
+            if stages.done.get("train", {}).get("key") not in (None, key) and model_dir.exists():
+                shutil.rmtree(model_dir)  # trained from other inputs: start over
+            checkpoints = model_dir / "checkpoints"
+            rcfg.resume = checkpoints.is_dir() and any(checkpoints.iterdir())
+            train(rcfg)
+
+        return key, model_dir / "README.md", stages, "train", f"({config.method})", run
+
+    def eval_stage(key: str):
+        ecfg = EvalConfig(model=str(model_dir), base=config.model, facts=config.facts, out=str(out / "eval.json"),
+                          targets=str(data), **config.eval)  # its NLL under the base: MixSD targets or SFT's y*
+        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", lambda: evaluate(ecfg)
+
+    table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
+    plan = [name for name, _ in table] + ["report"]
 
     def banner(stage: str, note: str = "") -> None:
         print(f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(), flush=True)
 
-    data = train_file
-    key = _key({}, _sha(train_file))
-    if config.method == "mixsd":
-        data = Path(config.targets_out) if config.targets_out else out / "targets.jsonl"
-        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam,
-                            **(TARGET_DEFAULTS | config.targets))
-        key = _key(asdict(tcfg) | {"out": None}, key)
-        shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
-        if shared.up_to_date(f"targets:{data.name}", key, data):
-            banner("targets", "(up to date, skipped)")
+    key, result = _key({}, _sha(train_file)), None
+    for name, build in table:
+        if stop_after and PLAN.index(name) > PLAN.index(stop_after):
+            return result
+        key, output, ledger, entry, note, run = build(key)
+        if ledger.up_to_date(entry, key, output):
+            banner(name, "(up to date, skipped)")
         else:
-            banner("targets", f"({len(records)} facts, lam {config.lam})")
+            banner(name, note)
             started = time.time()
-            generate_targets(tcfg)
-            shared.finish(f"targets:{data.name}", key, time.time() - started)
-    if stop_after == "targets":
-        return None
-
-    model_dir = out / "model"
-    rcfg = TrainConfig(data=str(data), out=str(model_dir), method=config.method, model=config.model,
-                       lora=config.lora, **config.train)
-    key = _key(asdict(rcfg), key, _sha(data))
-    if stages.up_to_date("train", key, model_dir / "README.md"):
-        banner("train", "(up to date, skipped)")
-    else:
-        banner("train", f"({config.method})")
-        started = time.time()
-        if stages.done.get("train", {}).get("key") not in (None, key) and model_dir.exists():
-            shutil.rmtree(model_dir)  # trained from other inputs: start over
-        rcfg.resume = (model_dir / "checkpoints").is_dir() and any((model_dir / "checkpoints").iterdir())
-        train(rcfg)
-        stages.finish("train", key, time.time() - started)
-    if stop_after == "train":
-        return None
-
-    ecfg = EvalConfig(model=str(model_dir), base=config.model, facts=config.facts, out=str(out / "eval.json"),
-                      targets=str(data), **config.eval)  # its NLL under the base: MixSD targets or SFT's y*
-    key = _key(asdict(ecfg), key)
-    if stages.up_to_date("eval", key, out / "eval.json"):
-        banner("eval", "(up to date, skipped)")
-        result = json.loads((out / "eval.json").read_text())
-    else:
-        banner("eval")
-        started = time.time()
-        result = evaluate(ecfg)
-        stages.finish("eval", key, time.time() - started)
+            run()
+            ledger.finish(entry, key, time.time() - started)
+    result = json.loads((out / "eval.json").read_text())
     if stop_after == "eval":
         return result
-
     banner("report")
     write_run_report(out)
     print(f"report: {out / 'report.md'}")

@@ -210,6 +210,7 @@ class MixedDecoder:
         refill_at = max(1, cfg.batch_size // 4)  # prefill new records in groups, not one by one
         with torch.inference_mode():
             while queue or live:
+                # Refill: queued records join in groups, each prefilled as two rows (naive, expert).
                 free = cfg.batch_size - len(live)
                 if queue and (free >= refill_at or not live):
                     jobs = [queue.popleft() for _ in range(min(free, len(queue)))]
@@ -218,12 +219,13 @@ class MixedDecoder:
                     hidden = torch.cat([hidden, new_hidden]) if live else new_hidden
                     live += [self._start(job) for job in jobs]
 
-                # Each record's coin picks its row; only picked rows are projected onto the vocabulary.
+                # Pick: each record's coin picks its row; only picked rows are projected onto the vocabulary.
                 naive = [r.take_naive[r.t] for r in live]
                 picked = torch.tensor([2 * i + (0 if n else 1) for i, n in enumerate(naive)], device=self.device)
                 uniforms = torch.stack([r.uniforms[r.t] for r in live]).to(self.device)
                 tokens = pick_tokens(self.head(hidden[picked]), uniforms, cfg.temperature, cfg.top_k).tolist()
 
+                # Retire: records that stopped or ran out of budget leave, and their two rows with them.
                 keep = []
                 for i, (r, token) in enumerate(zip(live, tokens, strict=True)):
                     r.tokens.append(token)
@@ -240,6 +242,6 @@ class MixedDecoder:
                         continue
                     rows.select(torch.tensor([[2 * i, 2 * i + 1] for i in keep], device=self.device).reshape(-1))
 
-                # Both rows of every record consume the emitted token: the shared prefix grows by one.
+                # Advance: both rows of every record consume the emitted token; the shared prefix grows by one.
                 step = torch.tensor(tokens, device=self.device).repeat_interleave(2)[:, None]
                 rows, hidden = self._forward(step, torch.ones_like(step), rows.next_pos[:, None], rows)
