@@ -25,6 +25,7 @@ from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.evaluation.nll import target_nll
 from mixsd.evaluation.retention import retention_table
+from mixsd.evaluation.schema import SCHEMA_VERSION
 from mixsd.io import write_json
 
 
@@ -58,6 +59,7 @@ def evaluate(config: EvalConfig) -> dict:
 
     run = _Run(config, fingerprints, loaded)
     result: dict = {
+        "schema": SCHEMA_VERSION,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "config": asdict(config),
         "versions": _versions(),

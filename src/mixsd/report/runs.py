@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
+from mixsd.evaluation.schema import EvalResult
 
 HEADLINE_MEMORISATION = 0.9
 
@@ -35,26 +36,22 @@ class Row:
 
 
 def _load(run: Path) -> Row:
-    result = json.loads((run / "eval.json").read_text())
+    result = EvalResult.from_json(json.loads((run / "eval.json").read_text()), run / "eval.json")
     settings = json.loads((run / "inject.json").read_text())
     stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else {}
     train = settings.get("train", {})
-    tasks = result.get("retention", {}).get("tasks", {})
-    mean = result.get("retention", {}).get("mean", {})
-    analyses = result.get("analyses", {})
-    fisher = analyses.get("fisher", {}).get("fisher_weighted")
-    nll = analyses.get("target_nll", {})
+    nll = result.analyses.get("target_nll", {})
+    mixsd = settings["method"] == "mixsd"
     return Row(
-        name=run.name, method=settings["method"], lam=settings["lam"] if settings["method"] == "mixsd" else None,
+        name=run.name, method=settings["method"], lam=settings["lam"] if mixsd else None,
         lr=train.get("lr"), epochs=train.get("epochs"), lora=settings.get("lora"),
-        memorisation={s: v["tuned"]["loose"] for s, v in result.get("memorisation", {}).items()},
-        probes={s: v["retention"] for s, v in result.get("probe_retention", {}).get("tasks", {}).items()},
-        retention={t: v["retention"] for t, v in tasks.items()},
-        retention_ci={t: v["retention_ci"] for t, v in tasks.items() if "retention_ci" in v},
-        mean_retention=mean.get("retention"), mean_chance_corrected=mean.get("chance_corrected"),
-        target_nll=nll.get("mean_nll"), fisher=fisher,
-        gold_share=nll["gold_fallback"] / nll["records"] if settings["method"] == "mixsd" and "gold_fallback" in nll
-        else None,
+        memorisation={s: v.tuned["loose"] for s, v in result.memorisation.items()},
+        probes={s: v.retention for s, v in result.probe_retention.items()},
+        retention={t: v.retention for t, v in result.retention.items()},
+        retention_ci={t: v.retention_ci for t, v in result.retention.items() if v.retention_ci is not None},
+        mean_retention=result.mean_retention.retention, mean_chance_corrected=result.mean_retention.chance_corrected,
+        target_nll=nll.get("mean_nll"), fisher=result.analyses.get("fisher", {}).get("fisher_weighted"),
+        gold_share=nll["gold_fallback"] / nll["records"] if mixsd and "gold_fallback" in nll else None,
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
     )
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from mixsd.evaluation.schema import EvalResult, Kept, Split
+
 
 def _ci(value: float | None, interval: list[float] | None) -> str:
     if value is None:
@@ -13,28 +17,31 @@ def _pair(scores: dict | None) -> str:
     return "-" if scores is None else f"{scores['loose']:.3f} / {scores['strict']:.3f}"
 
 
-def format_table(result: dict) -> str:
+def _kept(k: Kept, corrected: bool = False) -> str:
+    return _ci(k.chance_corrected, k.chance_corrected_ci) if corrected else _ci(k.retention, k.retention_ci)
+
+
+def format_table(result: dict[str, Any]) -> str:
     """The compact summary that `mixsd eval` prints; eval.json has every figure."""
+    view = EvalResult.from_json(result)
     lines: list[str] = []
-    if result.get("memorisation") or result.get("probes"):
+    if view.memorisation or view.probes:
         lines.append(f"{'facts (loose / strict)':<28}{'tuned':>15}{'base':>15}   retention")
-        for group in ("memorisation", "probes"):
-            for split, row in result.get(group, {}).items():
-                label = f"  {split} ({row['n']})"
-                kept = result["probe_retention"]["tasks"][split] if group == "probes" else None
-                lines.append(f"{label:<28}{_pair(row['tuned']):>15}{_pair(row.get('base')):>15}"
-                             + (f"   {_ci(kept['retention'], kept['retention_ci'])}" if kept else ""))
-    if result.get("benchmarks"):
+        groups: list[tuple[dict[str, Split], bool]] = [(view.memorisation, False), (view.probes, True)]
+        for splits, probe in groups:
+            for split, row in splits.items():
+                label = f"  {split} ({row.n})"
+                kept = f"   {_kept(view.probe_retention[split])}" if probe else ""
+                lines.append(f"{label:<28}{_pair(row.tuned):>15}{_pair(row.base):>15}{kept}")
+    if view.benchmarks:
         lines.append(f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected")
-        for name, row in result["benchmarks"].items():
-            kept = result["retention"]["tasks"][name]
-            lines.append(f"  {name:<20}{row['n']:>5}{row['chance']:>8.3f}{row['base']:>8.3f}{row['tuned']:>8.3f}   "
-                         f"{_ci(kept['retention'], kept['retention_ci']):<24}"
-                         f"{_ci(kept['chance_corrected'], kept['chance_corrected_ci'])}")
-        mean = result["retention"]["mean"]
-        lines.append(f"  {'mean':<44}   {_ci(mean['retention'], mean['retention_ci']):<24}"
-                     f"{_ci(mean['chance_corrected'], mean['chance_corrected_ci'])}")
-    analyses = result.get("analyses", {})
+        for name, row in view.benchmarks.items():
+            kept = view.retention[name]
+            lines.append(f"  {name:<20}{row.n:>5}{row.chance:>8.3f}{row.base:>8.3f}{row.tuned:>8.3f}   "
+                         f"{_kept(kept):<24}{_kept(kept, corrected=True)}")
+        mean = view.mean_retention
+        lines.append(f"  {'mean':<44}   {_kept(mean):<24}{_kept(mean, corrected=True)}")
+    analyses = view.analyses
     if "drift" in analyses:
         d = analyses["drift"]
         lines.append(f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "

@@ -1,0 +1,91 @@
+"""eval.json, the one file an evaluation writes: its layout, and the typed view that readers use.
+
+Version 1 (a file without "schema" is version 1). Every section but the provenance is optional:
+
+    schema            1
+    command, config, versions, models {tuned, base: {name, fingerprint}}, seeds    provenance
+    facts             the facts source, its manifest and splits
+    memorisation      {split: {n, tuned: {loose, strict}, base?: {loose, strict}}}    injected knowledge
+    probes            {split: the same, base always}                                 held-out capability
+    probe_retention   {tasks: {split: Kept}, mean: Kept, confidence, resamples, seed}
+    benchmarks        {task: {metric, n, chance, base, tuned}}                        accuracies
+    retention         {tasks: {task: Kept + n, chance, base, tuned}, mean: Kept}      tuned / base
+    predictions, items  per record answers and per item benchmark scores
+    analyses          {drift?, fisher?, errors?, target_nll?}
+    timing_s, cached
+
+where Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} (95% bootstrap intervals).
+Evaluation writes the file (`evaluation/run.py`); the report reads it through `EvalResult`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from mixsd.errors import MixsdError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A retention (tuned / base) with its bootstrap 95% interval, raw and chance-corrected."""
+
+    retention: float | None = None
+    retention_ci: list[float] | None = None
+    chance_corrected: float | None = None
+    chance_corrected_ci: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class Split:
+    """Accuracy on one fact split, loose and strict, for the tuned model (and the base, where scored)."""
+
+    n: int
+    tuned: dict[str, float]
+    base: dict[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    n: int
+    chance: float
+    base: float
+    tuned: float
+    metric: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    schema: int = SCHEMA_VERSION
+    memorisation: dict[str, Split] = field(default_factory=dict)
+    probes: dict[str, Split] = field(default_factory=dict)
+    probe_retention: dict[str, Kept] = field(default_factory=dict)
+    benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+    retention: dict[str, Kept] = field(default_factory=dict)
+    mean_retention: Kept = field(default_factory=Kept)
+    analyses: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any], source: object = "eval.json") -> EvalResult:
+        schema = obj.get("schema", 1)
+        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+            raise MixsdError(f"eval.json schema {schema!r} is newer than this mixsd reads ({SCHEMA_VERSION})",
+                             path=source)
+        retention = obj.get("retention", {})
+        return cls(
+            schema=schema,
+            memorisation={s: _view(Split, v) for s, v in obj.get("memorisation", {}).items()},
+            probes={s: _view(Split, v) for s, v in obj.get("probes", {}).items()},
+            probe_retention={s: _view(Kept, v) for s, v in obj.get("probe_retention", {}).get("tasks", {}).items()},
+            benchmarks={t: _view(Benchmark, v) for t, v in obj.get("benchmarks", {}).items()},
+            retention={t: _view(Kept, v) for t, v in retention.get("tasks", {}).items()},
+            mean_retention=_view(Kept, retention.get("mean", {})),
+            analyses=obj.get("analyses", {}),
+        )
+
+
+def _view(cls: type, values: dict[str, Any]):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})

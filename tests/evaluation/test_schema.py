@@ -1,0 +1,29 @@
+"""The typed view of eval.json: every committed file reads, and newer schemas are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mixsd.errors import MixsdError
+from mixsd.evaluation.schema import SCHEMA_VERSION, EvalResult
+
+RUNS = sorted((Path(__file__).resolve().parents[2] / "docs" / "results").rglob("eval.json"))
+
+
+@pytest.mark.parametrize("path", RUNS[:3], ids=lambda p: p.parent.name)
+def test_committed_results_read_as_version_1(path):
+    obj = json.loads(path.read_text())
+    view = EvalResult.from_json(obj)
+    assert view.schema == 1 and "schema" not in obj  # written before the key existed
+    assert view.memorisation["train"].tuned == obj["memorisation"]["train"]["tuned"]
+    assert view.mean_retention.retention == obj["retention"]["mean"]["retention"]
+    assert set(view.benchmarks) == set(view.retention) == set(obj["benchmarks"])
+
+
+def test_a_newer_schema_is_refused_with_the_file():
+    with pytest.raises(MixsdError, match=f"x/eval.json: eval.json schema {SCHEMA_VERSION + 1} is newer"):
+        EvalResult.from_json({"schema": SCHEMA_VERSION + 1}, "x/eval.json")
+    assert EvalResult.from_json({}) == EvalResult()
