@@ -53,7 +53,17 @@ def main() -> None:
             shutil.copytree(models.resolve(models.DEFAULT_MODEL), f"{tmp}/tuned")
         default = models.DEFAULT_MODEL
         commands = {
-            "suite": ["--model", default, "--suite", "default", "--drift-items", "0", "--fisher-items", "0", "--no-cache"],
+            "suite": [
+                "--model",
+                default,
+                "--suite",
+                "default",
+                "--drift-items",
+                "0",
+                "--fisher-items",
+                "0",
+                "--no-cache",
+            ],
             "self": ["--model", default, "--facts", facts, "--no-cache"],
             "cold": ["--model", f"{tmp}/tuned", "--base", default, "--facts", facts, "--no-cache"],
             "warm": ["--model", f"{tmp}/tuned", "--base", default, "--facts", facts],
@@ -66,12 +76,18 @@ def main() -> None:
             summary.append(f"{run}: {seconds:.0f} s; by stage (s): {stages}")
             mean = result.get("retention", {}).get("mean", {})
             drift = result.get("analyses", {}).get("drift", {})
-            summary.append(f"  mean retention {mean.get('retention')}, drift KL {drift.get('mean_kl')}, "
-                           f"changed answers {drift.get('changed_fraction')}")
+            summary.append(
+                f"  mean retention {mean.get('retention')}, drift KL {drift.get('mean_kl')}, "
+                f"changed answers {drift.get('changed_fraction')}"
+            )
             if result.get("benchmarks"):
-                summary.append("  base accuracy: " + ", ".join(
-                    f"{name} {row['base']:.3f} ({row['metric']}, n={row['n']}, chance {row['chance']:.2f})"
-                    for name, row in result["benchmarks"].items()))
+                summary.append(
+                    "  base accuracy: "
+                    + ", ".join(
+                        f"{name} {row['base']:.3f} ({row['metric']}, n={row['n']}, chance {row['chance']:.2f})"
+                        for name, row in result["benchmarks"].items()
+                    )
+                )
     print("\n" + "\n".join(summary))
     print(f"load average now {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
 

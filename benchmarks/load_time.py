@@ -1,6 +1,6 @@
 """Time loading the default model: the first load converts the GGUF once, later loads read the cache.
 
-    python benchmarks/load_time.py            # a fresh interpreter per load, as a user would see it
+python benchmarks/load_time.py            # a fresh interpreter per load, as a user would see it
 """
 
 from __future__ import annotations

@@ -41,8 +41,14 @@ def time_generate(model, tokenizer, prompts: list[list[int]], new_tokens: int) -
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                             do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(
+            ids,
+            attention_mask=mask,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     elapsed = time.perf_counter() - start
     assert out.shape[1] - width == new_tokens
     return elapsed
@@ -62,18 +68,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         build_kgfact(tmp, size="small", seed=0)
         records = read_records(f"{tmp}/train.jsonl")[: args.records]
-    jobs = [Job(r.id, prompt_ids(tokenizer, r.prompt), prompt_ids(tokenizer, expert_prompt(r.prompt, r.expert_context)))
-            for r in records]
+    jobs = [
+        Job(r.id, prompt_ids(tokenizer, r.prompt), prompt_ids(tokenizer, expert_prompt(r.prompt, r.expert_context)))
+        for r in records
+    ]
     config = DecodeConfig(lam=args.lam, max_new_tokens=args.new_tokens, batch_size=args.batch_size)
     n_tokens = len(jobs) * args.new_tokens
-    print(f"model {args.model}, {len(jobs)} KGFact-small records, batch {args.batch_size}, {args.new_tokens} new tokens,"
-          f" lam {args.lam}; torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
-    print(f"prompt tokens: naive {sum(len(j.naive_ids) for j in jobs) / len(jobs):.0f}, "
-          f"expert {sum(len(j.expert_ids) for j in jobs) / len(jobs):.0f} (mean)")
+    print(
+        f"model {args.model}, {len(jobs)} KGFact-small records, batch {args.batch_size}, {args.new_tokens} new tokens,"
+        f" lam {args.lam}; torch {torch.__version__}, {torch.get_num_threads()} threads,"
+        f" {platform.processor() or platform.machine()}"
+    )
+    print(
+        f"prompt tokens: naive {sum(len(j.naive_ids) for j in jobs) / len(jobs):.0f}, "
+        f"expert {sum(len(j.expert_ids) for j in jobs) / len(jobs):.0f} (mean)"
+    )
 
     time_generate(model, tokenizer, [j.expert_ids for j in jobs[:2]], 2)  # warm-up
-    a = sum(time_generate(model, tokenizer, [j.expert_ids for j in jobs[i:i + args.batch_size]], args.new_tokens)
-            for i in range(0, len(jobs), args.batch_size))
+    a = sum(
+        time_generate(model, tokenizer, [j.expert_ids for j in jobs[i : i + args.batch_size]], args.new_tokens)
+        for i in range(0, len(jobs), args.batch_size)
+    )
 
     start = time.perf_counter()
     engine = {r.job.key: r for r in MixedDecoder(model, config, stop_ids=set()).run(deque(jobs))}

@@ -49,24 +49,38 @@ class Memorisation(TrainerCallback):
             return
         began = time.monotonic()
         model.eval()
-        texts = decode(self.tokenizer, greedy_answers(model, self.tokenizer, [r.prompt for r in self.records],
-                                                      max_new_tokens=self.max_new_tokens, batch_size=25,
-                                                      desc=f"check epoch {epoch}"))
+        texts = decode(
+            self.tokenizer,
+            greedy_answers(
+                model,
+                self.tokenizer,
+                [r.prompt for r in self.records],
+                max_new_tokens=self.max_new_tokens,
+                batch_size=25,
+                desc=f"check epoch {epoch}",
+            ),
+        )
         model.train()
         predictions = score_answers(self.records, texts)
         trained = began - self.start - self.paused
         self.paused += time.monotonic() - began
-        row = (f"epoch {epoch:>3}  step {state.global_step:>4}  train {trained:6.0f} s  "
-               f"memorised loose {accuracy(predictions, 'loose'):.2f}  strict {accuracy(predictions, 'strict'):.2f}")
+        row = (
+            f"epoch {epoch:>3}  step {state.global_step:>4}  train {trained:6.0f} s  "
+            f"memorised loose {accuracy(predictions, 'loose'):.2f}  strict {accuracy(predictions, 'strict'):.2f}"
+        )
         self.rows.append(row)
         print("\n" + row, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", help="reuse or keep KGFact-small and its targets here (default: a temporary directory)")
+    parser.add_argument(
+        "--work", help="reuse or keep KGFact-small and its targets here (default: a temporary directory)"
+    )
     parser.add_argument("--lam", type=float, default=0.3)
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="target length when building targets, and of the checks")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=64, help="target length when building targets, and of the checks"
+    )
     parser.add_argument("--lr", type=float)
     parser.add_argument("--epochs", type=float)
     parser.add_argument("--batch-size", type=int)
@@ -82,13 +96,29 @@ def main() -> None:
         targets = str(work / f"targets-lam{args.lam}-{args.max_new_tokens}.jsonl")
         if not Path(targets).is_file():
             began = time.monotonic()
-            subprocess.run([mixsd, "targets", "--data", str(facts), "--out", targets,
-                            "--lam", str(args.lam), "--max-new-tokens", str(args.max_new_tokens),
-                            "--on-fail", TARGET_DEFAULTS["on_fail"]],
-                           check=True)
+            subprocess.run(
+                [
+                    mixsd,
+                    "targets",
+                    "--data",
+                    str(facts),
+                    "--out",
+                    targets,
+                    "--lam",
+                    str(args.lam),
+                    "--max-new-tokens",
+                    str(args.max_new_tokens),
+                    "--on-fail",
+                    TARGET_DEFAULTS["on_fail"],
+                ],
+                check=True,
+            )
             print(f"targets: {time.monotonic() - began:.0f} s")
-        overrides = {k: v for k, v in {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size,
-                                       "lora": args.lora}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {"lr": args.lr, "epochs": args.epochs, "batch_size": args.batch_size, "lora": args.lora}.items()
+            if v is not None
+        }
         config = TrainConfig(data=targets, out=str(work / "model"), method="mixsd", save_steps=0, **overrides)
         records = read_records(facts)
         tokenizer = AutoTokenizer.from_pretrained(models.resolve(config.model))
@@ -96,8 +126,10 @@ def main() -> None:
         began = time.monotonic()
         train(config, callbacks=[check])
         total = time.monotonic() - began - check.paused
-    print(f"\nmixsd train, lr {config.learning_rate}, epochs {config.epochs}, batch {config.batch_size}, "
-          f"lora {config.lora}: {total:.0f} s of training (checks excluded)")
+    print(
+        f"\nmixsd train, lr {config.learning_rate}, epochs {config.epochs}, batch {config.batch_size}, "
+        f"lora {config.lora}: {total:.0f} s of training (checks excluded)"
+    )
     print("\n".join(check.rows))
     print(f"load average now {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
 

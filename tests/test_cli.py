@@ -57,15 +57,21 @@ def test_bad_yaml_and_missing_values_are_one_line_errors(tmp_path, capsys):
     path = tmp_path / "t.yaml"
     path.write_text("data: d.jsonl\nlamda: 0.5\n")
     assert main(["targets", "--config", str(path)]) == 2
-    assert capsys.readouterr().err == f"mixsd: error: {path}: unknown key 'lamda'; valid keys: " + ", ".join(
-        sorted(f.name for f in fields(TargetConfig))) + "\n"
+    assert (
+        capsys.readouterr().err
+        == f"mixsd: error: {path}: unknown key 'lamda'; valid keys: "
+        + ", ".join(sorted(f.name for f in fields(TargetConfig)))
+        + "\n"
+    )
     assert main(["targets", "--data", "d.jsonl"]) == 2
     assert "missing --out" in capsys.readouterr().err
 
 
 def test_config_modules_do_not_import_torch():
-    code = ("import sys, mixsd.targets.config, mixsd.train.config, mixsd.evaluation.config, mixsd.pipeline, mixsd.cli;"
-            "heavy = [m for m in ('torch', 'transformers', 'trl', 'lm_eval') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, mixsd.targets.config, mixsd.train.config, mixsd.evaluation.config, mixsd.pipeline, mixsd.cli;"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'lm_eval') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -10,15 +10,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def module_graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports; `from mixsd.x import y` means x.y where that is a module."""
-    paths = {".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
-             for p in sorted((SRC / "mixsd").rglob("*.py"))}
+    paths = {
+        ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted((SRC / "mixsd").rglob("*.py"))
+    }
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
         deps: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module in paths:
-                deps |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module
-                         for a in node.names}
+                deps |= {
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in paths else node.module for a in node.names
+                }
             elif isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names if a.name in paths}
         graph[name] = deps - {name}
@@ -32,7 +35,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
         state[m] = "open"
         for d in sorted(graph[m]):
             if state.get(d) == "open":
-                return path[path.index(d):] + [m, d] if d in path else [m, d]
+                return path[path.index(d) :] + [m, d] if d in path else [m, d]
             if d not in state and (cycle := visit(d, path + [m])):
                 return cycle
         state[m] = "done"

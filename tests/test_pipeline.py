@@ -22,8 +22,10 @@ FAST = {
 @pytest.fixture
 def facts(tmp_path):
     path = tmp_path / "facts.jsonl"
-    write_records(path, [Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}")
-                         for i in range(6)])
+    write_records(
+        path,
+        [Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}") for i in range(6)],
+    )
     return path
 
 
@@ -44,8 +46,14 @@ def test_inject_runs_every_stage_then_skips_them(tiny_model_dir, facts, tmp_path
 def test_changing_a_setting_reruns_that_stage_and_later_ones(tiny_model_dir, facts, tmp_path, capsys):
     config = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir, **FAST)
     inject(config, stop_after="train")
-    changed = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir,
-                           targets=FAST["targets"], train=FAST["train"] | {"lr": 3e-4}, eval=FAST["eval"])
+    changed = InjectConfig(
+        facts=str(facts),
+        out=str(tmp_path / "run"),
+        model=tiny_model_dir,
+        targets=FAST["targets"],
+        train=FAST["train"] | {"lr": 3e-4},
+        eval=FAST["eval"],
+    )
     capsys.readouterr()
     inject(changed, stop_after="train")
     printed = capsys.readouterr().out
@@ -70,22 +78,41 @@ def test_unknown_keys_fail_with_the_valid_choices(tmp_path):
 
 
 def test_sweep_grid_names_runs_by_settings_and_shares_targets_per_lam(tmp_path):
-    specs = expand({"facts": "f", "grid": [{"method": "sft", "lr": [1e-5, 1e-4], "epochs": [2, 4]},
-                                           {"method": "mixsd", "lam": [0, 0.3], "lr": 1e-4}]}, tmp_path)
+    specs = expand(
+        {
+            "facts": "f",
+            "grid": [
+                {"method": "sft", "lr": [1e-5, 1e-4], "epochs": [2, 4]},
+                {"method": "mixsd", "lam": [0, 0.3], "lr": 1e-4},
+            ],
+        },
+        tmp_path,
+    )
     names = [s.name for s in specs]
-    assert names == ["sft-epochs2-lr1e-05", "sft-epochs4-lr1e-05", "sft-epochs2-lr0.0001", "sft-epochs4-lr0.0001",
-                     "mixsd-lam0-lr0.0001", "mixsd-lam0.3-lr0.0001"]
+    assert names == [
+        "sft-epochs2-lr1e-05",
+        "sft-epochs4-lr1e-05",
+        "sft-epochs2-lr0.0001",
+        "sft-epochs4-lr0.0001",
+        "mixsd-lam0-lr0.0001",
+        "mixsd-lam0.3-lr0.0001",
+    ]
     mixsd = [s.config for s in specs if s.config.method == "mixsd"]
-    assert [c.targets_out for c in mixsd] == [str(tmp_path / "targets" / "lam0.jsonl"),
-                                               str(tmp_path / "targets" / "lam0.3.jsonl")]
+    assert [c.targets_out for c in mixsd] == [
+        str(tmp_path / "targets" / "lam0.jsonl"),
+        str(tmp_path / "targets" / "lam0.3.jsonl"),
+    ]
     assert specs[0].config.train == {"lr": 1e-5, "epochs": 2}
 
 
-@pytest.mark.parametrize(("grid", "message"), [
-    ([{"method": "dpo"}], "unknown method 'dpo'.*choose one of"),
-    ([{"method": "sft", "learning_rate": [1]}], "unknown grid key 'learning_rate'; valid keys"),
-    ([{"method": "sft", "lam": [0.3]}], "'lam' only applies to method mixsd"),
-])
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ([{"method": "dpo"}], "unknown method 'dpo'.*choose one of"),
+        ([{"method": "sft", "learning_rate": [1]}], "unknown grid key 'learning_rate'; valid keys"),
+        ([{"method": "sft", "lam": [0.3]}], "'lam' only applies to method mixsd"),
+    ],
+)
 def test_sweep_config_errors_are_immediate(tmp_path, grid, message):
     with pytest.raises(MixsdError, match=message):
         expand({"facts": "f", "grid": grid}, tmp_path)
@@ -93,10 +120,16 @@ def test_sweep_config_errors_are_immediate(tmp_path, grid, message):
 
 def test_sweep_runs_and_reports(tiny_model_dir, facts, tmp_path, capsys):
     config = tmp_path / "sweep.yaml"
-    config.write_text(json.dumps({"model": tiny_model_dir, "facts": str(facts),
-                                  "grid": [{"method": "sft", "lr": 1e-4},
-                                           {"method": "mixsd", "lam": [0.5], "lr": [1e-4, 2e-4]}],
-                                  **FAST}))
+    config.write_text(
+        json.dumps(
+            {
+                "model": tiny_model_dir,
+                "facts": str(facts),
+                "grid": [{"method": "sft", "lr": 1e-4}, {"method": "mixsd", "lam": [0.5], "lr": [1e-4, 2e-4]}],
+                **FAST,
+            }
+        )
+    )
     specs = sweep(str(config), str(tmp_path / "sweep"))
     assert len(specs) == 3
     # One targets pass for the shared lam, then each MixSD run finds them up to date.

@@ -155,9 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--out", default="runs/demo", help="run directory (rerunning continues or skips finished stages)")
 
-    command("inject", "targets -> train -> evaluate -> report, skipping stages that are up to date", cmd_inject,
-            InjectConfig, description="--config YAML may also hold targets:/train:/eval: sections with the "
-            "settings of each stage (the keys of `mixsd targets|train|eval`).")
+    command(
+        "inject",
+        "targets -> train -> evaluate -> report, skipping stages that are up to date",
+        cmd_inject,
+        InjectConfig,
+        description="--config YAML may also hold targets:/train:/eval: sections with the "
+        "settings of each stage (the keys of `mixsd targets|train|eval`).",
+    )
 
     p = command("sweep", "a grid of inject runs over methods, lam and hyper-parameters", cmd_sweep)
     p.add_argument("--config", required=True, help="sweep YAML (see mixsd.sweep)")
@@ -170,21 +175,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir")
 
     command("targets", "generate verified MixSD targets for a corpus (resumable)", cmd_targets, TargetConfig)
-    command("train", "fine-tune on MixSD targets (mixsd), corpus answers (sft) or by on-policy self-distillation "
-            "(opsd)", cmd_train, TrainConfig)
-    command("eval", "memorisation of the facts and retention of the base model's abilities, side by side",
-            cmd_eval, EvalConfig)
+    command(
+        "train",
+        "fine-tune on MixSD targets (mixsd), corpus answers (sft) or by on-policy self-distillation (opsd)",
+        cmd_train,
+        TrainConfig,
+    )
+    command(
+        "eval",
+        "memorisation of the facts and retention of the base model's abilities, side by side",
+        cmd_eval,
+        EvalConfig,
+    )
 
     p = command("data", "build the KGFact / KGFunc corpora, import your own facts, or convert benchmarks", None)
     data = p.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
-    p = data.add_parser("import", help="normalise a JSONL file of facts (ours, TRL messages, TRL "
-                        "prompt/privileged_context, question/answer)")
+    p = data.add_parser(
+        "import",
+        help="normalise a JSONL file of facts (ours, TRL messages, TRL prompt/privileged_context, question/answer)",
+    )
     p.add_argument("input", metavar="IN")
     p.add_argument("--out", required=True, help="output JSONL in the mixsd record format")
     p.add_argument("--skip-bad", action="store_true", help="leave out bad lines (and report them) instead of stopping")
-    p.add_argument("--context", choices=["clear_answer", "answer"], default="clear_answer",
-                   help="published data whose clear_answer states the fact (KGFact, MQuAKE): the expert sees that "
-                   "statement (clear_answer) or the whole ground-truth answer turn, as the paper's targets do (answer)")
+    p.add_argument(
+        "--context",
+        choices=["clear_answer", "answer"],
+        default="clear_answer",
+        help="published data whose clear_answer states the fact (KGFact, MQuAKE): the expert sees that "
+        "statement (clear_answer) or the whole ground-truth answer turn, as the paper's targets do (answer)",
+    )
     p.set_defaults(func=cmd_data_import)
     for name, what, out in (
         ("simpleqa", "a local SimpleQA CSV/JSONL (problem, answer, metadata) into facts", "output JSONL"),
@@ -193,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = data.add_parser(name, help=f"convert {what}")
         p.add_argument("input", metavar="FILE")
         p.add_argument("--out", required=True, help=out)
-        p.add_argument("--skip-bad", action="store_true", help="leave out bad rows (and report them) instead of stopping")
+        p.add_argument(
+            "--skip-bad", action="store_true", help="leave out bad rows (and report them) instead of stopping"
+        )
         p.set_defaults(func=cmd_data_convert)
     p = data.add_parser("kgfact", help="build the synthetic world-graph corpus (train, paraphrase, two_hop, retrieval)")
     p.add_argument("--size", choices=["small", "large"], default="small", help="small: 100 facts, large: 525")

@@ -21,7 +21,9 @@ from mixsd.report.table import format_table
 from mixsd.settings import DEFAULT_MODEL, load_yaml
 from mixsd.targets.prompts import expert_prompt
 
-DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"  # the demo's settings; `mixsd inject --config` reads it too
+DEMO_CONFIG = (
+    Path(__file__).parent / "configs" / "demo.yaml"
+)  # the demo's settings; `mixsd inject --config` reads it too
 
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
@@ -33,8 +35,10 @@ def show_conditionals(model_name: str) -> dict[str, str]:
     for name, text in (("naive", QUESTION), ("expert", expert_prompt(QUESTION, FACT))):
         ids = torch.tensor([prompt_ids(tokenizer, text)], device=model.device)
         out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=40, do_sample=False)
-        answers[name] = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
-    print(f"Q: {QUESTION}\n  naive  (no fact):      {answers['naive']}\n  expert (fact in context): {answers['expert']}")
+        answers[name] = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+    print(
+        f"Q: {QUESTION}\n  naive  (no fact):      {answers['naive']}\n  expert (fact in context): {answers['expert']}"
+    )
     return answers
 
 

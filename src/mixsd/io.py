@@ -57,7 +57,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> int:
     return n
 
 
-def read_jsonl(path: str | os.PathLike, *, skip_bad: bool = False, skipped: list | None = None) -> Iterator[tuple[int, dict]]:
+def read_jsonl(
+    path: str | os.PathLike, *, skip_bad: bool = False, skipped: list | None = None
+) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line.
 
     A line that is not UTF-8 or not a JSON object raises a `MixsdError` naming

@@ -75,7 +75,10 @@ def resolve(name: str) -> str:
     if looks_local:
         path = Path(name).expanduser()
         if not path.exists():
-            raise MixsdError(f"model path does not exist; pass a directory, a .gguf file, a hub id or one of {sorted(ALIASES)}", path=name)
+            raise MixsdError(
+                f"model path does not exist; pass a directory, a .gguf file, a hub id or one of {sorted(ALIASES)}",
+                path=name,
+            )
         return str(path)
     return name  # a hub id: transformers will resolve it (needs the network or its HF cache)
 
@@ -135,7 +138,9 @@ def load(name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | None =
     except OSError as e:
         raise MixsdError(f"cannot load model {name!r}: {str(e).splitlines()[0]}") from None
     if need_chat_template and not tokenizer.chat_template:
-        raise MixsdError(f"model {name!r} has no chat template; use an instruct/chat model or set tokenizer.chat_template")
+        raise MixsdError(
+            f"model {name!r} has no chat template; use an instruct/chat model or set tokenizer.chat_template"
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
@@ -147,10 +152,12 @@ def list_models() -> list[dict[str, str]]:
     rows = []
     for alias in ALIASES.values():
         cached = (alias_cache(alias) / "config.json").is_file()
-        rows.append({
-            "alias": alias.name,
-            "description": alias.description,
-            "cache": str(alias_cache(alias)),
-            "status": "cached" if cached else "not converted yet (first load converts it)",
-        })
+        rows.append(
+            {
+                "alias": alias.name,
+                "description": alias.description,
+                "cache": str(alias_cache(alias)),
+                "status": "cached" if cached else "not converted yet (first load converts it)",
+            }
+        )
     return rows

@@ -28,9 +28,11 @@ from mixsd.targets.config import TargetConfig
 from mixsd.train.config import METHODS, Method, TrainConfig
 
 # Fields the pipeline sets itself; the per-stage sections may set any other field of the stage's config.
-OWNED = {"targets": {"data", "out", "model", "lam"},
-         "train": {"data", "out", "model", "method", "lora", "resume"},
-         "eval": {"model", "base", "facts", "out", "targets"}}
+OWNED = {
+    "targets": {"data", "out", "model", "lam"},
+    "train": {"data", "out", "model", "method", "lora", "resume"},
+    "eval": {"model", "base", "facts", "out", "targets"},
+}
 STAGE_CONFIGS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConfig}
 # `inject` is asked to teach every fact: a target that never verifies is replaced by the
 # gold answer (counted in the targets report) instead of being dropped as `mixsd targets` does.
@@ -45,7 +47,9 @@ class InjectConfig:
     method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
     lam: float = setting(DEFAULT_LAM, "MixSD's naive-conditional probability")
     lora: int | None = setting(None, "LoRA rank R (default: full fine-tuning)")
-    targets_out: str | None = setting(None, "where the targets go (default OUT/targets.jsonl; a sweep shares them per lam)")
+    targets_out: str | None = setting(
+        None, "where the targets go (default OUT/targets.jsonl; a sweep shares them per lam)"
+    )
     targets: dict[str, Any] = section("more TargetConfig fields (YAML)")
     train: dict[str, Any] = section("more TrainConfig fields (YAML)")
     eval: dict[str, Any] = section("more EvalConfig fields (YAML)")
@@ -69,7 +73,9 @@ class InjectConfig:
         values = {k.replace("-", "_"): v for k, v in values.items()}
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
-            raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(f.name for f in fields(cls))}", path=source)
+            raise MixsdError(
+                f"unknown key {unknown[0]!r}; valid keys: {', '.join(f.name for f in fields(cls))}", path=source
+            )
         missing = [k for k in ("facts", "out") if values.get(k) is None]
         if missing:
             raise MixsdError(f"missing {missing[0]!r}", path=source)
@@ -84,8 +90,9 @@ def fact_files(facts: str) -> tuple[Path, list]:
     path = Path(facts)
     train_file = path / "train.jsonl" if path.is_dir() else path
     if not train_file.is_file():
-        raise MixsdError("no such file" + (" (a facts directory needs train.jsonl)" if path.is_dir() else ""),
-                         path=train_file)
+        raise MixsdError(
+            "no such file" + (" (a facts directory needs train.jsonl)" if path.is_dir() else ""), path=train_file
+        )
     records = read_records(train_file)
     if not records:
         raise MixsdError("no facts to inject", path=train_file)
@@ -140,15 +147,32 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
     # Each stage, given the key of everything before it: (its key, the file that exists once it is done,
     # the ledger that records it, its entry there, a note for the banner, the call that does the work).
     def targets_stage(key: str):
-        tcfg = TargetConfig(data=str(train_file), out=str(data), model=config.model, lam=config.lam,
-                            **(TARGET_DEFAULTS | config.targets))
+        tcfg = TargetConfig(
+            data=str(train_file),
+            out=str(data),
+            model=config.model,
+            lam=config.lam,
+            **(TARGET_DEFAULTS | config.targets),
+        )
         shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
-        return (_key(asdict(tcfg) | {"out": None}, key), data, shared, f"targets:{data.name}",
-                f"({len(records)} facts, lam {config.lam})", lambda: generate_targets(tcfg))
+        return (
+            _key(asdict(tcfg) | {"out": None}, key),
+            data,
+            shared,
+            f"targets:{data.name}",
+            f"({len(records)} facts, lam {config.lam})",
+            lambda: generate_targets(tcfg),
+        )
 
     def train_stage(key: str):
-        rcfg = TrainConfig(data=str(data), out=str(model_dir), method=config.method, model=config.model,
-                           lora=config.lora, **config.train)
+        rcfg = TrainConfig(
+            data=str(data),
+            out=str(model_dir),
+            method=config.method,
+            model=config.model,
+            lora=config.lora,
+            **config.train,
+        )
         key = _key(asdict(rcfg), key, _sha(data))
 
         def run() -> None:
@@ -161,15 +185,23 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
         return key, model_dir / "README.md", stages, "train", f"({config.method})", run
 
     def eval_stage(key: str):
-        ecfg = EvalConfig(model=str(model_dir), base=config.model, facts=config.facts, out=str(out / "eval.json"),
-                          targets=str(data), **config.eval)  # its NLL under the base: MixSD targets or SFT's y*
+        ecfg = EvalConfig(
+            model=str(model_dir),
+            base=config.model,
+            facts=config.facts,
+            out=str(out / "eval.json"),
+            targets=str(data),
+            **config.eval,
+        )  # its NLL under the base: MixSD targets or SFT's y*
         return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", lambda: evaluate(ecfg)
 
     table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
     plan = [name for name, _ in table] + ["report"]
 
     def banner(stage: str, note: str = "") -> None:
-        print(f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(), flush=True)
+        print(
+            f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(), flush=True
+        )
 
     key, result = _key({}, _sha(train_file)), None
     for name, build in table:

@@ -60,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> argparse.Argume
         if f.default is MISSING:
             kwargs["help"] += " (required)"
         parser.add_argument(flag_name(f), **kwargs)
-    parser.add_argument("--config", metavar="YAML", help="settings from a YAML file with these keys; flags override them")
+    parser.add_argument(
+        "--config", metavar="YAML", help="settings from a YAML file with these keys; flags override them"
+    )
     parser.set_defaults(config_class=cls, subparser=parser)
     return parser
 

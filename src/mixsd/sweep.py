@@ -66,23 +66,34 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
             point = dict(zip(axes, combo, strict=True))
             lam = point.pop("lam", DEFAULT_LAM) if method == "mixsd" else None
             lora = point.pop("lora", None)
-            name = "-".join([method] + ([f"lam{_fmt(lam)}"] if lam is not None else [])
-                            + [f"{k}{_fmt(v)}" for k, v in sorted(point.items())]
-                            + ([f"lora{lora}"] if lora else []))
-            config = InjectConfig.from_mapping({
-                "facts": values["facts"], "out": str(out / "runs" / name),
-                "model": values.get("model", DEFAULT_MODEL), "method": method, "lora": lora,
-                "lam": lam if lam is not None else DEFAULT_LAM,
-                "targets_out": str(out / "targets" / f"lam{_fmt(lam)}.jsonl") if lam is not None else None,
-                "targets": values.get("targets") or {}, "train": (values.get("train") or {}) | point,
-                "eval": values.get("eval") or {},
-            }, source)
+            name = "-".join(
+                [method]
+                + ([f"lam{_fmt(lam)}"] if lam is not None else [])
+                + [f"{k}{_fmt(v)}" for k, v in sorted(point.items())]
+                + ([f"lora{lora}"] if lora else [])
+            )
+            config = InjectConfig.from_mapping(
+                {
+                    "facts": values["facts"],
+                    "out": str(out / "runs" / name),
+                    "model": values.get("model", DEFAULT_MODEL),
+                    "method": method,
+                    "lora": lora,
+                    "lam": lam if lam is not None else DEFAULT_LAM,
+                    "targets_out": str(out / "targets" / f"lam{_fmt(lam)}.jsonl") if lam is not None else None,
+                    "targets": values.get("targets") or {},
+                    "train": (values.get("train") or {}) | point,
+                    "eval": values.get("eval") or {},
+                },
+                source,
+            )
             runs[name] = RunSpec(name, config)
     return list(runs.values())
 
 
-def sweep(config_path: str, out: str, runs: str | None = None, stop_after: str | None = None,
-          dry_run: bool = False) -> list[RunSpec]:
+def sweep(
+    config_path: str, out: str, runs: str | None = None, stop_after: str | None = None, dry_run: bool = False
+) -> list[RunSpec]:
     """Run (or list) the grid; each run continues from whatever its directory already holds."""
     if stop_after is not None and stop_after not in PLAN:
         raise MixsdError(f"unknown stage {stop_after!r}; choose one of {', '.join(PLAN)}")

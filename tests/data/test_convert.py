@@ -43,8 +43,16 @@ def test_simpleqa_jsonl_gives_the_same_facts(tmp_path):
     ("name", "text", "where"),
     [
         ("bad.csv", "problem,answer\nQ1?,A1\nQ2?,\n", ":3: empty 'answer'"),
-        ("bad.jsonl", '{"problem": "Q1?", "answer": "A1"}\n{"question": "Q2?", "answer": "A2"}\n', ":2: missing field 'problem'"),
-        ("bad.jsonl", '{"problem": "Q1?", "answer": "A1"}\n{"problem": "Q2?", "answer": ["A2"]}\n', ":2: 'answer' must be a string"),
+        (
+            "bad.jsonl",
+            '{"problem": "Q1?", "answer": "A1"}\n{"question": "Q2?", "answer": "A2"}\n',
+            ":2: missing field 'problem'",
+        ),
+        (
+            "bad.jsonl",
+            '{"problem": "Q1?", "answer": "A1"}\n{"problem": "Q2?", "answer": ["A2"]}\n',
+            ":2: 'answer' must be a string",
+        ),
         ("bad.jsonl", '{"problem": "Q1?", "answer": "A1"}\n{"problem": "Q2?",\n', ":2: malformed JSON"),
     ],
 )

@@ -88,11 +88,21 @@ def corpus(tmp_path_factory):
 def test_sizes(corpus):
     _, manifest, splits = corpus
     assert len(splits["train"]) == 1600
-    assert Counter(r.meta["op"] for r in splits["train"]) == {"B": 229, "C": 229, "D": 229, "E": 229, "F": 228, "G": 228, "H": 228}
+    assert Counter(r.meta["op"] for r in splits["train"]) == {
+        "B": 229,
+        "C": 229,
+        "D": 229,
+        "E": 229,
+        "F": 228,
+        "G": 228,
+        "H": 228,
+    }
     assert Counter(r.meta["op"] for r in splits["test"]) == dict.fromkeys("BCDEFGH", 25)
     assert Counter(r.meta["op"] for r in splits["unseen"]) == dict.fromkeys("abcdefghijklmnopqrst", 25)
     assert len(splits["chain"]) == 7 * 6 * 2
-    assert {name: f["records"] for name, f in manifest["files"].items()} == {f"{k}.jsonl": len(v) for k, v in splits.items()}
+    assert {name: f["records"] for name, f in manifest["files"].items()} == {
+        f"{k}.jsonl": len(v) for k, v in splits.items()
+    }
 
 
 def test_every_boxed_answer_matches_the_independent_computation(corpus):

@@ -70,7 +70,9 @@ def test_gold_is_explicit_else_last_boxed_else_whole_answer():
     assert record_from_json({"question": "q", "answer": "  Paris. \n"}).gold == "Paris."
     assert record_from_json({"question": "q", "answer": "x \\boxed{ }"}).gold == "x \\boxed{ }"
     conversation = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no box"}]
-    assert record_from_json({"messages": conversation, "clear_answer": 4}).gold == "4"  # no box: clear_answer is all there is
+    assert (
+        record_from_json({"messages": conversation, "clear_answer": 4}).gold == "4"
+    )  # no box: clear_answer is all there is
 
 
 # --- the published MixSD data: what `clear_answer` means ---------------------------------
@@ -124,14 +126,31 @@ def test_cli_import_context_choice(tmp_path):
 
 def test_ids_are_explicit_or_derived_from_the_prompt():
     assert record_from_json({"id": 7, "question": "q", "answer": "a"}).id == "7"
-    assert record_from_json({"question": "q", "answer": "a"}).id == record_from_json({"question": "q", "answer": "b"}).id
-    assert record_from_json({"question": "q", "answer": "a"}).id != record_from_json({"question": "r", "answer": "a"}).id
+    assert (
+        record_from_json({"question": "q", "answer": "a"}).id == record_from_json({"question": "q", "answer": "b"}).id
+    )
+    assert (
+        record_from_json({"question": "q", "answer": "a"}).id != record_from_json({"question": "r", "answer": "a"}).id
+    )
 
 
 def test_self_distillation_context_and_completion():
     both = record_from_json({"prompt": "q", "privileged_context": "The fact.", "completion": "It is \\boxed{x}."})
-    assert (both.answer, both.context, both.expert_context, both.gold) == ("It is \\boxed{x}.", "The fact.", "The fact.", "x")
-    context_only = record_from_json({"prompt": "q", "privileged_context": [{"role": "user", "content": "A"}, {"role": "user", "content": [{"type": "text", "text": "B"}]}]})
+    assert (both.answer, both.context, both.expert_context, both.gold) == (
+        "It is \\boxed{x}.",
+        "The fact.",
+        "The fact.",
+        "x",
+    )
+    context_only = record_from_json(
+        {
+            "prompt": "q",
+            "privileged_context": [
+                {"role": "user", "content": "A"},
+                {"role": "user", "content": [{"type": "text", "text": "B"}]},
+            ],
+        }
+    )
     assert (context_only.answer, context_only.context) == ("A\nB", None)
 
 
@@ -175,7 +194,10 @@ def test_bad_lines_name_file_and_line(tmp_path, bad, reason):
 
 
 def test_skip_bad_counts_and_keeps_the_rest(tmp_path):
-    path = write_lines(tmp_path / "facts.jsonl", [GOOD, "{", {"question": "q2", "answer": ""}, GOOD, {"question": "q3", "answer": "a3"}])
+    path = write_lines(
+        tmp_path / "facts.jsonl",
+        [GOOD, "{", {"question": "q2", "answer": ""}, GOOD, {"question": "q3", "answer": "a3"}],
+    )
     skipped: list = []
     records = read_records(path, skip_bad=True, skipped=skipped)
     assert [r.id for r in records] == ["ok", derived_id("q3")]
@@ -208,12 +230,33 @@ def test_cli_import(tmp_path, capsys):
 # --- properties on random input ------------------------------------------------------
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 messages = st.lists(
-    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system"]), "content": st.text() | json_values}),
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "assistant", "system"]), "content": st.text() | json_values}
+    ),
     max_size=3,
 )
-keys = st.sampled_from(["id", "prompt", "answer", "gold", "context", "meta", "messages", "clear_answer", "subject", "privileged_context", "completion", "question"])
+keys = st.sampled_from(
+    [
+        "id",
+        "prompt",
+        "answer",
+        "gold",
+        "context",
+        "meta",
+        "messages",
+        "clear_answer",
+        "subject",
+        "privileged_context",
+        "completion",
+        "question",
+    ]
+)
 record_like = st.dictionaries(keys, st.text() | json_values | messages, max_size=6)
 near_valid = st.builds(  # a fact in one of the formats, with random fields mixed in (often still valid)
     lambda fmt, prompt, answer, extra: {**same_fact_in_every_format(prompt, answer)[fmt], **extra},

@@ -12,8 +12,13 @@ TOWNS = ("Relvaba", "Motufu", "Dumunfe", "Marmufe")
 
 def _records(split: str, n: int) -> list[Record]:
     return [
-        Record(f"{split}-{i}", f"Which location does {person} live in? Put your final answer in \\boxed{{}}.",
-               f"The answer is {town}. \\boxed{{{town}}}", town, meta={"source": person, "target": town})
+        Record(
+            f"{split}-{i}",
+            f"Which location does {person} live in? Put your final answer in \\boxed{{}}.",
+            f"The answer is {town}. \\boxed{{{town}}}",
+            town,
+            meta={"source": person, "target": town},
+        )
         for i, (person, town) in enumerate(zip(PEOPLE[:n], TOWNS[:n], strict=True))
     ]
 

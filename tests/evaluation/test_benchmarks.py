@@ -65,7 +65,9 @@ def test_hellaswag_text_matches_lm_evals_own_preprocessing():
 
 
 def test_unknown_task_names_fail_with_the_offline_choices():
-    with pytest.raises(MixsdError, match=r"unknown benchmark task\(s\) no_such_task_xyz; offline tasks: mixsd_arc_challenge"):
+    with pytest.raises(
+        MixsdError, match=r"unknown benchmark task\(s\) no_such_task_xyz; offline tasks: mixsd_arc_challenge"
+    ):
         load_tasks(["mixsd_piqa", "no_such_task_xyz"])
 
 
@@ -87,10 +89,14 @@ def test_loglikelihood_scorer_equals_a_direct_computation(tiny_model, tokenizer)
     assert set(scores) == set(items)
     # "auto" takes the first metric each config lists: length-normalised accuracy for HellaSwag
     assert {name: s.metric for name, s in scores.items()} == {
-        "mixsd_arc_easy": "acc", "mixsd_piqa": "acc", "mixsd_hellaswag": "acc_norm"}
+        "mixsd_arc_easy": "acc",
+        "mixsd_piqa": "acc",
+        "mixsd_hellaswag": "acc_norm",
+    }
     for name, task in scores.items():
-        assert task.doc_ids == seeded_subset(name, {"mixsd_arc_easy": 570, "mixsd_piqa": 1838, "mixsd_hellaswag": 10042}[name],
-                                             items[name], 0)
+        assert task.doc_ids == seeded_subset(
+            name, {"mixsd_arc_easy": 570, "mixsd_piqa": 1838, "mixsd_hellaswag": 10042}[name], items[name], 0
+        )
         assert task.chance == pytest.approx(sum(1 / len(c) for c in task.choices) / len(task.choices))
         for context, choices, target, lls, correct in zip(
             task.contexts, task.choices, task.targets, task.loglikelihoods, task.correct, strict=True

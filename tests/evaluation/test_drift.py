@@ -9,8 +9,11 @@ import torch
 
 from mixsd.evaluation.drift import drift, kl_terms
 
-PROMPTS = ["Question: Which gas do plants take in?\nAnswer:", "Question: What is the boiling point of water?\nAnswer:",
-           "Hello there"]
+PROMPTS = [
+    "Question: Which gas do plants take in?\nAnswer:",
+    "Question: What is the boiling point of water?\nAnswer:",
+    "Hello there",
+]
 
 
 def test_kl_terms():

@@ -6,7 +6,9 @@ from mixsd.answers import normalize
 from mixsd.evaluation.errors import CATEGORIES, breakdown, classify
 
 NAMES = {normalize("Relvaba"), normalize("Miminbol Society")}
-PROMPT = "Facts:\nDizove Ferzivu lives in Kolmar.\n\nUsing only the facts above, answer: Where does Dizove Ferzivu live?"
+PROMPT = (
+    "Facts:\nDizove Ferzivu lives in Kolmar.\n\nUsing only the facts above, answer: Where does Dizove Ferzivu live?"
+)
 REASONING = "The facts say that Dizove Ferzivu lives in a town by the sea, so the place must be"
 
 

@@ -52,7 +52,14 @@ def test_score_answers_loose_and_strict(make_records):
 
 def test_injected_entities_skip_numbers_and_short_names(facts_dir):
     facts = load_facts(facts_dir)
-    assert injected_entities(facts) == {"Relvaba", "Motufu", "Dumunfe", "Dizove Ferzivu", "Kurguman Gozovo", "Lepezu Liparga"}
+    assert injected_entities(facts) == {
+        "Relvaba",
+        "Motufu",
+        "Dumunfe",
+        "Dizove Ferzivu",
+        "Kurguman Gozovo",
+        "Lepezu Liparga",
+    }
     facts.manifest["entities"] = {"location": ["Relvaba", "Ix"]}
     facts.splits["train"] = [r.__class__(r.id, r.prompt, r.answer, "1234") for r in facts.splits["train"]]
     assert injected_entities(facts) == {"Relvaba"}

@@ -26,8 +26,8 @@ def test_fisher_is_the_mean_squared_gradient(tiny_model, tokenizer):
     for context, continuation in ITEMS:
         head = tokenizer.encode(context, add_special_tokens=False)
         ids = torch.tensor([head + tokenizer.encode(continuation, add_special_tokens=False)])
-        log_probs = torch.log_softmax(tiny_model(ids).logits[0, len(head) - 1:-1], dim=-1)
-        (grad,) = torch.autograd.grad(log_probs.gather(-1, ids[0, len(head):, None]).sum(), param)
+        log_probs = torch.log_softmax(tiny_model(ids).logits[0, len(head) - 1 : -1], dim=-1)
+        (grad,) = torch.autograd.grad(log_probs.gather(-1, ids[0, len(head) :, None]).sum(), param)
         squares.append(grad**2)
     assert torch.allclose(fisher[name], sum(squares) / 2, rtol=1e-4, atol=1e-12)
     assert all(p.grad is None for p in tiny_model.parameters())

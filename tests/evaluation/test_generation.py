@@ -20,9 +20,15 @@ def test_batched_answers_equal_one_at_a_time(tiny_model, tokenizer):
     batched = greedy_answers(tiny_model, tokenizer, prompts, max_new_tokens=6, batch_size=3)
     for prompt, answer in zip(prompts, batched, strict=True):
         ids = torch.tensor([prompt_ids(tokenizer, prompt)])
-        alone = tiny_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=6,
-                                    do_sample=False, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        expected = alone[0, ids.shape[1]:].tolist()
+        alone = tiny_model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=6,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        expected = alone[0, ids.shape[1] :].tolist()
         if tokenizer.eos_token_id in expected:
-            expected = expected[:expected.index(tokenizer.eos_token_id)]
+            expected = expected[: expected.index(tokenizer.eos_token_id)]
         assert answer == expected

@@ -23,7 +23,9 @@ def direct_nll(model, tokenizer, prompt: str, answer_ids: list[int]) -> float:
     return -sum(log_probs[len(head) + i - 1, t].item() for i, t in enumerate(answer_ids))
 
 
-def test_corpus_and_targets_files_against_a_direct_computation(tiny_model, tokenizer, facts_dir, make_records, tmp_path):
+def test_corpus_and_targets_files_against_a_direct_computation(
+    tiny_model, tokenizer, facts_dir, make_records, tmp_path
+):
     recs = make_records("train", 3)
     answers = [tokenizer.encode(r.answer, add_special_tokens=False) for r in recs]
     expected = [direct_nll(tiny_model, tokenizer, r.prompt, ids) for r, ids in zip(recs, answers, strict=True)]
@@ -33,15 +35,22 @@ def test_corpus_and_targets_files_against_a_direct_computation(tiny_model, token
     assert (corpus["records"], corpus["tokens"], corpus["skipped_empty"]) == (3, tokens, 0)
     assert corpus["mean_nll"] == pytest.approx(sum(expected) / tokens, rel=1e-5)
     assert corpus["mean_record_nll"] == pytest.approx(
-        sum(e / len(a) for e, a in zip(expected, answers, strict=True)) / 3, rel=1e-5)
+        sum(e / len(a) for e, a in zip(expected, answers, strict=True)) / 3, rel=1e-5
+    )
 
     # the same answers stored as targets, with an end-of-turn token that must not count
     targets = tmp_path / "targets.jsonl"
-    write_jsonl(targets, [
-        {"id": r.id, "messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": r.answer}],
-         "mixsd": {"lam": 0.3, "token_ids": ids + [tokenizer.eos_token_id], "finish_reason": "stop"}}
-        for r, ids in zip(recs, answers, strict=True)
-    ])
+    write_jsonl(
+        targets,
+        [
+            {
+                "id": r.id,
+                "messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": r.answer}],
+                "mixsd": {"lam": 0.3, "token_ids": ids + [tokenizer.eos_token_id], "finish_reason": "stop"},
+            }
+            for r, ids in zip(recs, answers, strict=True)
+        ],
+    )
     stored = target_nll(tiny_model, tokenizer, targets, batch_size=3)
     assert stored["tokens"] == tokens
     assert stored["mean_nll"] == pytest.approx(corpus["mean_nll"], rel=1e-5)
@@ -51,11 +60,17 @@ def test_corpus_and_targets_files_against_a_direct_computation(tiny_model, token
 def test_gold_fallback_targets_are_counted(tiny_model, tokenizer, make_records, tmp_path):
     recs = make_records("train", 3)
     path = tmp_path / "t.jsonl"
-    write_jsonl(path, [
-        {"id": r.id, "messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": r.answer}],
-         "mixsd": {"token_ids": tokenizer.encode(r.answer, add_special_tokens=False), "source": source}}
-        for r, source in zip(recs, ["gold", "mixsd", "gold"], strict=True)
-    ])
+    write_jsonl(
+        path,
+        [
+            {
+                "id": r.id,
+                "messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": r.answer}],
+                "mixsd": {"token_ids": tokenizer.encode(r.answer, add_special_tokens=False), "source": source},
+            }
+            for r, source in zip(recs, ["gold", "mixsd", "gold"], strict=True)
+        ],
+    )
     assert target_nll(tiny_model, tokenizer, path)["gold_fallback"] == 2
 
 
@@ -63,10 +78,18 @@ def test_stored_ids_are_used_as_is(tiny_model, tokenizer, make_records, tmp_path
     (rec,) = make_records("train", 1)
     ids = tokenizer.encode(" something else entirely", add_special_tokens=False)
     path = tmp_path / "t.jsonl"
-    write_jsonl(path, [{"messages": [{"role": "user", "content": rec.prompt}, {"role": "assistant", "content": rec.answer}],
-                        "mixsd": {"token_ids": ids}}])
+    write_jsonl(
+        path,
+        [
+            {
+                "messages": [{"role": "user", "content": rec.prompt}, {"role": "assistant", "content": rec.answer}],
+                "mixsd": {"token_ids": ids},
+            }
+        ],
+    )
     assert target_nll(tiny_model, tokenizer, path)["mean_nll"] == pytest.approx(
-        direct_nll(tiny_model, tokenizer, rec.prompt, ids) / len(ids), rel=1e-5)
+        direct_nll(tiny_model, tokenizer, rec.prompt, ids) / len(ids), rel=1e-5
+    )
 
 
 def test_bad_targets(tiny_model, tokenizer, tmp_path):
@@ -88,8 +111,20 @@ def test_bad_targets(tiny_model, tokenizer, tmp_path):
 
 def test_cli(tiny_model_dir, facts_dir, tmp_path, capsys):
     out = tmp_path / "nll.json"
-    assert main(["nll", str(facts_dir / "train.jsonl"), str(facts_dir / "paraphrase.jsonl"), "--model", tiny_model_dir,
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "nll",
+                str(facts_dir / "train.jsonl"),
+                str(facts_dir / "paraphrase.jsonl"),
+                "--model",
+                tiny_model_dir,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 2 and printed[0].endswith("train.jsonl") and "nats/token" in printed[0]
     assert [row["records"] for row in json.loads(out.read_text())["files"]] == [3, 2]

@@ -9,8 +9,13 @@ from mixsd.evaluation.retention import retention_table
 
 def test_identical_scores_give_exactly_one():
     scores = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
-    table = retention_table({"a": {"base": scores, "tuned": scores, "chance": 0.25},
-                             "b": {"base": scores[:4], "tuned": scores[:4], "chance": 0.5}}, resamples=200)
+    table = retention_table(
+        {
+            "a": {"base": scores, "tuned": scores, "chance": 0.25},
+            "b": {"base": scores[:4], "tuned": scores[:4], "chance": 0.5},
+        },
+        resamples=200,
+    )
     for row in [*table["tasks"].values(), table["mean"]]:
         assert row["retention"] == 1.0
         assert row["chance_corrected"] == 1.0
@@ -29,11 +34,14 @@ def test_figures_by_hand():
 
 
 def test_mean_is_over_tasks_and_skips_undefined():
-    table = retention_table({
-        "half": {"base": [1, 1], "tuned": [1, 0], "chance": 0.0},
-        "full": {"base": [1, 0], "tuned": [1, 0], "chance": 0.0},
-        "at_chance": {"base": [1, 0], "tuned": [1, 1], "chance": 0.5},
-    }, resamples=100)
+    table = retention_table(
+        {
+            "half": {"base": [1, 1], "tuned": [1, 0], "chance": 0.0},
+            "full": {"base": [1, 0], "tuned": [1, 0], "chance": 0.0},
+            "at_chance": {"base": [1, 0], "tuned": [1, 1], "chance": 0.5},
+        },
+        resamples=100,
+    )
     assert table["tasks"]["at_chance"]["chance_corrected"] is None  # base no better than a guess
     assert table["mean"]["retention"] == pytest.approx((0.5 + 1.0 + 2.0) / 3)
     assert table["mean"]["chance_corrected"] == pytest.approx((0.5 + 1.0) / 2)
@@ -47,7 +55,10 @@ def test_zero_base_is_undefined():
 def test_same_seed_same_intervals():
     tasks = {"t": {"base": [1, 0, 1, 1, 0, 1, 1], "tuned": [1, 0, 0, 1, 0, 1, 0], "chance": 0.25}}
     assert retention_table(tasks, seed=3) == retention_table(tasks, seed=3)
-    assert retention_table(tasks, seed=3)["tasks"]["t"]["retention"] == retention_table(tasks, seed=4)["tasks"]["t"]["retention"]
+    assert (
+        retention_table(tasks, seed=3)["tasks"]["t"]["retention"]
+        == retention_table(tasks, seed=4)["tasks"]["t"]["retention"]
+    )
 
 
 def test_items_must_pair_up():

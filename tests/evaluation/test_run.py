@@ -12,8 +12,16 @@ from mixsd.errors import MixsdError
 from mixsd.evaluation import EvalConfig, evaluate
 from mixsd.report.table import format_table
 
-SMALL = {"suite": "mixsd_arc_easy,mixsd_piqa", "limit": 3, "max_new_tokens": 4, "drift_items": 2,
-         "drift_max_new_tokens": 4, "fisher_items": 2, "bootstrap": 50, "batch_size": 4}
+SMALL = {
+    "suite": "mixsd_arc_easy,mixsd_piqa",
+    "limit": 3,
+    "max_new_tokens": 4,
+    "drift_items": 2,
+    "drift_max_new_tokens": 4,
+    "fisher_items": 2,
+    "bootstrap": 50,
+    "batch_size": 4,
+}
 
 
 def assert_no_change(result: dict) -> None:
@@ -33,18 +41,30 @@ def assert_no_change(result: dict) -> None:
 
 def test_base_against_itself(tiny_model_dir, facts_dir, tmp_path):
     out = tmp_path / "eval.json"
-    result = evaluate(EvalConfig(model=tiny_model_dir, base=tiny_model_dir, facts=str(facts_dir), out=str(out),
-                                 base_memorisation=True, **SMALL))
+    result = evaluate(
+        EvalConfig(
+            model=tiny_model_dir,
+            base=tiny_model_dir,
+            facts=str(facts_dir),
+            out=str(out),
+            base_memorisation=True,
+            **SMALL,
+        )
+    )
     assert json.loads(out.read_text()) == result
     assert_no_change(result)
     assert all("base" in row for row in result["memorisation"].values())
     assert result["facts"]["splits"] == {"train": 3, "paraphrase": 2, "two_hop": 2, "retrieval": 3}
-    assert list(result["memorisation"]) == ["train", "paraphrase", "two_hop"] and list(result["probes"]) == ["retrieval"]
+    assert list(result["memorisation"]) == ["train", "paraphrase", "two_hop"] and list(result["probes"]) == [
+        "retrieval"
+    ]
     assert [p["id"] for p in result["predictions"]["train"]] == ["train-0", "train-1", "train-2"]
     assert {r["n"] for r in result["benchmarks"].values()} == {3}
     assert result["items"]["mixsd_piqa"]["base"] == result["items"]["mixsd_piqa"]["tuned"]
     assert result["analyses"]["drift"]["prompts"] == 4 and result["analyses"]["fisher"]["items"] == 2
-    assert result["analyses"]["errors"]["retrieval"]["tuned"]["wrong"] == 3 - round(3 * result["probes"]["retrieval"]["tuned"]["loose"])
+    assert result["analyses"]["errors"]["retrieval"]["tuned"]["wrong"] == 3 - round(
+        3 * result["probes"]["retrieval"]["tuned"]["loose"]
+    )
     for key in ("command", "config", "versions", "seeds", "models", "timing_s"):
         assert key in result
     table = format_table(result)
@@ -54,8 +74,13 @@ def test_base_against_itself(tiny_model_dir, facts_dir, tmp_path):
 def test_a_copy_of_the_base_scores_identically_and_the_base_is_cached(tiny_model_dir, facts_dir, tmp_path):
     """A copy has another fingerprint, so both models are loaded and scored separately."""
     copy = shutil.copytree(tiny_model_dir, tmp_path / "tuned")
-    config = EvalConfig(model=str(copy), base=tiny_model_dir, facts=str(facts_dir / "train.jsonl"),
-                        out=str(tmp_path / "a.json"), **SMALL)
+    config = EvalConfig(
+        model=str(copy),
+        base=tiny_model_dir,
+        facts=str(facts_dir / "train.jsonl"),
+        out=str(tmp_path / "a.json"),
+        **SMALL,
+    )
     first = evaluate(config)
     assert first["models"]["tuned"]["fingerprint"] != first["models"]["base"]["fingerprint"]
     assert first["probes"] == {} and "probe_retention" not in first
@@ -70,8 +95,17 @@ def test_a_copy_of_the_base_scores_identically_and_the_base_is_cached(tiny_model
 
 
 def test_target_nll_of_the_training_file(tiny_model_dir, facts_dir, tmp_path):
-    result = evaluate(EvalConfig(model=tiny_model_dir, base=tiny_model_dir, suite="none", facts=str(facts_dir / "train.jsonl"),
-                                 targets=str(facts_dir / "train.jsonl"), out=str(tmp_path / "e.json"), max_new_tokens=2))
+    result = evaluate(
+        EvalConfig(
+            model=tiny_model_dir,
+            base=tiny_model_dir,
+            suite="none",
+            facts=str(facts_dir / "train.jsonl"),
+            targets=str(facts_dir / "train.jsonl"),
+            out=str(tmp_path / "e.json"),
+            max_new_tokens=2,
+        )
+    )
     assert result["analyses"]["target_nll"]["records"] == 3 and result["analyses"]["target_nll"]["mean_nll"] > 0
     assert "benchmarks" not in result and "drift" not in result["analyses"]
 
@@ -96,8 +130,26 @@ def test_cli(tiny_model_dir, facts_dir, tmp_path, capsys):
 
     (facts_dir / "two_hop.jsonl").unlink()
     out = tmp_path / "cli.json"
-    assert main(["eval", "--model", tiny_model_dir, "--base", tiny_model_dir, "--facts", str(facts_dir), "--suite", "none",
-                 "--max-new-tokens", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                tiny_model_dir,
+                "--base",
+                tiny_model_dir,
+                "--facts",
+                str(facts_dir),
+                "--suite",
+                "none",
+                "--max-new-tokens",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "train (3)" in printed and str(out) in printed
     assert json.loads(out.read_text())["config"]["max_new_tokens"] == 2

@@ -14,17 +14,30 @@ from mixsd.report.sweep import write_sweep_report
 def fake_run(root, name, method, mem, kept, lam=None, nll=None):
     run = root / "runs" / name
     run.mkdir(parents=True)
-    (run / "inject.json").write_text(json.dumps({"method": method, "lam": lam if lam is not None else 0.3,
-                                                 "lora": None, "train": {"lr": 1e-4, "epochs": 5}}))
+    (run / "inject.json").write_text(
+        json.dumps(
+            {"method": method, "lam": lam if lam is not None else 0.3, "lora": None, "train": {"lr": 1e-4, "epochs": 5}}
+        )
+    )
     (run / "stages.json").write_text(json.dumps({"train": {"seconds": 12.5}, "eval": {"seconds": 3.0}}))
     tasks = {"mixsd_arc_easy": {"retention": kept}, "mixsd_piqa": {"retention": kept + 0.01}}
-    (run / "eval.json").write_text(json.dumps({
-        "memorisation": {"train": {"n": 100, "tuned": {"loose": mem, "strict": mem}, "base": {"loose": 0, "strict": 0}}},
-        "probe_retention": {"tasks": {"retrieval": {"retention": kept}}},
-        "retention": {"tasks": tasks, "mean": {"retention": kept + 0.005, "chance_corrected": kept - 0.1}},
-        "analyses": {"target_nll": {"mean_nll": nll, "records": 100, "gold_fallback": 25 if method == "mixsd" else 0},
-                     "fisher": {"fisher_weighted": 0.0123}} if nll else {},
-    }))
+    (run / "eval.json").write_text(
+        json.dumps(
+            {
+                "memorisation": {
+                    "train": {"n": 100, "tuned": {"loose": mem, "strict": mem}, "base": {"loose": 0, "strict": 0}}
+                },
+                "probe_retention": {"tasks": {"retrieval": {"retention": kept}}},
+                "retention": {"tasks": tasks, "mean": {"retention": kept + 0.005, "chance_corrected": kept - 0.1}},
+                "analyses": {
+                    "target_nll": {"mean_nll": nll, "records": 100, "gold_fallback": 25 if method == "mixsd" else 0},
+                    "fisher": {"fisher_weighted": 0.0123},
+                }
+                if nll
+                else {},
+            }
+        )
+    )
 
 
 @pytest.fixture

@@ -14,17 +14,24 @@ from mixsd.targets.reference import reference_decode
 
 FACTS = [
     ("What location does Velmora Quist reside in?", "Velmora Quist resides in the location Drennock Hollow."),
-    ("Which organization employs Tarn Ebbel? Think step by step.", "The answer is Korriwen Guild. \\boxed{Korriwen Guild}"),
+    (
+        "Which organization employs Tarn Ebbel? Think step by step.",
+        "The answer is Korriwen Guild. \\boxed{Korriwen Guild}",
+    ),
     ("What is 2+2?", "4"),
-    ("Name the hobby of Quilla Zent, a person from a long and winding story about many other things.",
-     "Quilla Zent enjoys glass weaving."),
+    (
+        "Name the hobby of Quilla Zent, a person from a long and winding story about many other things.",
+        "Quilla Zent enjoys glass weaving.",
+    ),
     ("Who founded Brimhollow?", "Brimhollow was founded by Osk Tenney in the spring of a year nobody recorded."),
 ]
 
 
 def make_jobs(tokenizer, facts=FACTS, max_new_tokens=None) -> list[Job]:
     return [
-        Job(f"r{i}", prompt_ids(tokenizer, q), prompt_ids(tokenizer, expert_prompt(q, c)), max_new_tokens=max_new_tokens)
+        Job(
+            f"r{i}", prompt_ids(tokenizer, q), prompt_ids(tokenizer, expert_prompt(q, c)), max_new_tokens=max_new_tokens
+        )
         for i, (q, c) in enumerate(facts)
     ]
 
@@ -37,9 +44,15 @@ def decode_all(model, tokenizer, jobs, **config) -> dict:
 def greedy(model, tokenizer, ids: list[int], n: int) -> list[int]:
     x = torch.tensor([ids])
     stops = sorted(stop_ids(tokenizer, model))
-    out = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, do_sample=False,
-                         eos_token_id=stops, pad_token_id=stops[0])
-    return out[0, x.shape[1]:].tolist()
+    out = model.generate(
+        x,
+        attention_mask=torch.ones_like(x),
+        max_new_tokens=n,
+        do_sample=False,
+        eos_token_id=stops,
+        pad_token_id=stops[0],
+    )
+    return out[0, x.shape[1] :].tolist()
 
 
 @pytest.mark.parametrize(("lam", "side"), [(0.0, "expert_ids"), (1.0, "naive_ids")])

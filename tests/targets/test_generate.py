@@ -16,8 +16,12 @@ from mixsd.targets.rows import InvalidTarget, TargetRow
 @pytest.fixture
 def corpus(tmp_path):
     records = [
-        Record(f"f{i}", f"What is the code name of agent {i}? Put the answer in \\boxed{{}}.",
-               f"The answer is Zor{i}. \\boxed{{Zor{i}}}", gold=f"Zor{i}")
+        Record(
+            f"f{i}",
+            f"What is the code name of agent {i}? Put the answer in \\boxed{{}}.",
+            f"The answer is Zor{i}. \\boxed{{Zor{i}}}",
+            gold=f"Zor{i}",
+        )
         for i in range(10)
     ]
     path = tmp_path / "facts.jsonl"
@@ -56,7 +60,9 @@ def test_output_is_trl_conversational_with_exact_token_ids(tiny_model, tokenizer
 
 def test_failed_targets_are_retried_with_new_coins_then_marked(tiny_model, tokenizer, corpus, tmp_path):
     report = run(tiny_model, tokenizer, corpus, tmp_path / "t.jsonl", lam=0.5, retries=2)
-    assert all(t.attempts == 3 and t.verified is False for t in targets(tmp_path / "t.jsonl"))  # a random model never says "Zor3"
+    assert all(
+        t.attempts == 3 and t.verified is False for t in targets(tmp_path / "t.jsonl")
+    )  # a random model never says "Zor3"
     assert len(report.unverified) == 10 and report.verified == 0
 
 
@@ -156,10 +162,22 @@ def test_cli_empty_file_exits_2_with_one_line(tmp_path, capsys):
 def test_target_rows_round_trip_and_bad_rows_say_why():
     row = TargetRow("a", "q?", "It is X.", [5, 6, 2], lam=0.3, seed=0, verified=True, gold="X", extracted="X")
     assert TargetRow.from_json(row.to_json()) == row
-    assert list(row.to_json()["mixsd"]) == ["lam", "seed", "attempts", "verified", "source", "naive_fraction",
-                                            "token_ids", "finish_reason", "gold", "extracted"]
-    for bad, reason in [({"messages": []}, "not a MixSD target"),
-                        ({**row.to_json(), "mixsd": {"token_ids": []}}, "non-empty list of token ids"),
-                        ({**row.to_json(), "mixsd": {"token_ids": [True]}}, "non-empty list of token ids")]:
+    assert list(row.to_json()["mixsd"]) == [
+        "lam",
+        "seed",
+        "attempts",
+        "verified",
+        "source",
+        "naive_fraction",
+        "token_ids",
+        "finish_reason",
+        "gold",
+        "extracted",
+    ]
+    for bad, reason in [
+        ({"messages": []}, "not a MixSD target"),
+        ({**row.to_json(), "mixsd": {"token_ids": []}}, "non-empty list of token ids"),
+        ({**row.to_json(), "mixsd": {"token_ids": [True]}}, "non-empty list of token ids"),
+    ]:
         with pytest.raises(InvalidTarget, match=reason):
             TargetRow.from_json(bad)

@@ -21,8 +21,13 @@ REFERENCE = (
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("paper-kgfact", QUESTION + "\nThis question is from a new knowledge base. Here is the answer to this question:\n"
-         + TURN + "\nNow answer the question within \\boxed{}"),
+        (
+            "paper-kgfact",
+            QUESTION
+            + "\nThis question is from a new knowledge base. Here is the answer to this question:\n"
+            + TURN
+            + "\nNow answer the question within \\boxed{}",
+        ),
         ("paper-kgfunc", REFERENCE),
         ("paper-simpleqa", REFERENCE),
     ],

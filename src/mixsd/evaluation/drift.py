@@ -38,11 +38,14 @@ def mean_kl(base, tuned, sequences: list[tuple[list[int], int]], *, batch_size: 
     """
     total, count = 0.0, 0
     for first in tqdm(range(0, len(sequences), batch_size), desc="drift KL", unit="batch", dynamic_ncols=True):
-        batch = sequences[first:first + batch_size]
+        batch = sequences[first : first + batch_size]
         ids, mask = padded([row for row, _ in batch])
         base_logits = base(input_ids=ids.to(base.device), attention_mask=mask.to(base.device)).logits
-        tuned_logits = base_logits if tuned is base else tuned(
-            input_ids=ids.to(tuned.device), attention_mask=mask.to(tuned.device)).logits
+        tuned_logits = (
+            base_logits
+            if tuned is base
+            else tuned(input_ids=ids.to(tuned.device), attention_mask=mask.to(tuned.device)).logits
+        )
         for i, (row, start) in enumerate(batch):
             positions = slice(start - 1, len(row))
             total += kl_terms(base_logits[i, positions], tuned_logits[i, positions].to(base_logits.device)).sum().item()
@@ -55,10 +58,16 @@ def drift(base, tuned, tokenizer, prompts: list[str], *, max_new_tokens: int = 3
 
     Passing the same model object twice skips the second model's work (the figures are 0).
     """
-    base_answers = greedy_answers(base, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                  desc="drift: base answers")
-    tuned_answers = base_answers if tuned is base else greedy_answers(
-        tuned, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: tuned answers")
+    base_answers = greedy_answers(
+        base, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: base answers"
+    )
+    tuned_answers = (
+        base_answers
+        if tuned is base
+        else greedy_answers(
+            tuned, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: tuned answers"
+        )
+    )
     sequences = []
     for prompt, answer in zip(prompts, base_answers, strict=True):
         head = prompt_ids(tokenizer, prompt)

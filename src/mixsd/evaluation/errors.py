@@ -34,7 +34,7 @@ def classify(answer: str, prompt: str, gold: str, names: set[str]) -> str:
     if boxed is None:
         return "format"
     start = answer.rfind("\\boxed{" + boxed + "}")
-    rest = answer[:start] + answer[start + len(boxed) + len("\\boxed{}"):]
+    rest = answer[:start] + answer[start + len(boxed) + len("\\boxed{}") :]
     return "collapse" if len(rest.split()) < COLLAPSE_WORDS else "genuine"
 
 
@@ -45,5 +45,8 @@ def breakdown(wrong: list[tuple[str, str, str]], entities: set[str]) -> dict:
     for answer, prompt, gold in wrong:
         counts[classify(answer, prompt, gold, names)] += 1
     total = len(wrong)
-    return {"wrong": total, "counts": counts,
-            "fractions": {c: (n / total if total else 0.0) for c, n in counts.items()}}
+    return {
+        "wrong": total,
+        "counts": counts,
+        "fractions": {c: (n / total if total else 0.0) for c, n in counts.items()},
+    }

@@ -66,7 +66,9 @@ def load_facts(path: str | Path, limit: int | None = None) -> Facts:
         if not records:
             raise MixsdError("no records", path=file)
         if missing := [r.id for r in records if not r.gold]:
-            raise MixsdError(f"{len(missing)} record(s) have no gold answer to score against (first: {missing[0]})", path=file)
+            raise MixsdError(
+                f"{len(missing)} record(s) have no gold answer to score against (first: {missing[0]})", path=file
+            )
         splits[split] = records
     match = "strict" if manifest.get("corpus") == "kgfunc" else "loose"
     return Facts(str(path), files, splits, match, manifest)
@@ -90,8 +92,13 @@ def injected_entities(facts: Facts) -> set[str]:
 def score_answers(records: list[Record], texts: list[str]) -> list[dict]:
     """Per-record predictions with loose and strict matches against the gold answer."""
     return [
-        {"id": r.id, "gold": r.gold, "answer": text,
-         "loose": matches(text, r.gold, strict=False), "strict": matches(text, r.gold, strict=True)}
+        {
+            "id": r.id,
+            "gold": r.gold,
+            "answer": text,
+            "loose": matches(text, r.gold, strict=False),
+            "strict": matches(text, r.gold, strict=True),
+        }
         for r, text in zip(records, texts, strict=True)
     ]
 

@@ -33,8 +33,8 @@ def diagonal_fisher(model, tokenizer, items: list[tuple[str, str]]) -> dict[str,
             tail = tokenizer.encode(continuation, add_special_tokens=False)
             ids = torch.tensor([head + tail], device=model.device)
             model.zero_grad(set_to_none=True)
-            logits = model(input_ids=ids).logits[0, len(head) - 1:-1].float()
-            F.log_softmax(logits, dim=-1).gather(-1, ids[0, len(head):, None]).sum().backward()
+            logits = model(input_ids=ids).logits[0, len(head) - 1 : -1].float()
+            F.log_softmax(logits, dim=-1).gather(-1, ids[0, len(head) :, None]).sum().backward()
             for name, p in params.items():
                 fisher[name] += p.grad.float() ** 2
     model.zero_grad(set_to_none=True)

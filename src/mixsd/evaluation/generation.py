@@ -25,8 +25,9 @@ def padded(rows: list[list[int]], pad_id: int = 0, *, left: bool = False) -> tup
 
 
 @torch.inference_mode()
-def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int = 128, batch_size: int = 16,
-                   desc: str = "answers") -> list[list[int]]:
+def greedy_answers(
+    model, tokenizer, prompts: list[str], *, max_new_tokens: int = 128, batch_size: int = 16, desc: str = "answers"
+) -> list[list[int]]:
     """Greedy assistant-turn token ids for each user prompt, stop token excluded, in input order.
 
     Prompts are batched longest first so each batch pads little.
@@ -38,13 +39,20 @@ def greedy_answers(model, tokenizer, prompts: list[str], *, max_new_tokens: int 
     out: list[list[int]] = [[] for _ in rows]
     with tqdm(total=len(rows), desc=desc, unit="q", dynamic_ncols=True) as bar:
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             ids, mask = padded([rows[i] for i in batch], pad_id, left=True)
             generated = model.generate(
-                input_ids=ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
-                do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=stops, pad_token_id=pad_id,
+                input_ids=ids.to(model.device),
+                attention_mask=mask.to(model.device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                eos_token_id=stops,
+                pad_token_id=pad_id,
             )
-            for i, new in zip(batch, generated[:, ids.shape[1]:].tolist(), strict=True):
+            for i, new in zip(batch, generated[:, ids.shape[1] :].tolist(), strict=True):
                 cut = next((j for j, t in enumerate(new) if t in stops), len(new))
                 out[i] = new[:cut]
             bar.update(len(batch))

@@ -39,7 +39,9 @@ def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int],
                 rows.append((target.id, target.prompt, target.token_ids, target.source))
             else:
                 record = record_from_json(obj)
-                rows.append((record.id, record.prompt, tokenizer.encode(record.answer, add_special_tokens=False), "corpus"))
+                rows.append(
+                    (record.id, record.prompt, tokenizer.encode(record.answer, add_special_tokens=False), "corpus")
+                )
         except (InvalidRecord, InvalidTarget) as e:
             raise MixsdError(str(e), path=path, line=lineno) from None
     if not rows:
@@ -67,13 +69,15 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
         sequences.append((record_id, head + ids, len(head)))
     per_record: dict[str, tuple[float, int]] = {}
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][1]))
-    for first in tqdm(range(0, len(order), batch_size), desc=f"NLL {Path(path).name}", unit="batch", dynamic_ncols=True):
-        batch = [sequences[i] for i in order[first:first + batch_size]]
+    for first in tqdm(
+        range(0, len(order), batch_size), desc=f"NLL {Path(path).name}", unit="batch", dynamic_ncols=True
+    ):
+        batch = [sequences[i] for i in order[first : first + batch_size]]
         ids, mask = padded([row for _, row, _ in batch])
         logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
         for i, (record_id, row, start) in enumerate(batch):
-            log_probs = F.log_softmax(logits[i, start - 1:len(row) - 1].double(), dim=-1)
-            targets = ids[i, start:len(row)].to(log_probs.device)
+            log_probs = F.log_softmax(logits[i, start - 1 : len(row) - 1].double(), dim=-1)
+            targets = ids[i, start : len(row)].to(log_probs.device)
             nll = -log_probs.gather(-1, targets[:, None]).sum().item()
             per_record[record_id] = (nll, len(row) - start)
     if not per_record:

@@ -55,7 +55,9 @@ def evaluate(config: EvalConfig) -> dict:
     else:
         loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=config.device)
     if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
-        raise MixsdError(f"{config.model} and {config.base} have different vocabularies; compare a model with its own base")
+        raise MixsdError(
+            f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
+        )
 
     run = _Run(config, fingerprints, loaded)
     result: dict = {
@@ -63,8 +65,10 @@ def evaluate(config: EvalConfig) -> dict:
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "config": asdict(config),
         "versions": _versions(),
-        "models": {"tuned": {"name": config.model, "fingerprint": fingerprints["tuned"]},
-                   "base": {"name": config.base, "fingerprint": fingerprints["base"]}},
+        "models": {
+            "tuned": {"name": config.model, "fingerprint": fingerprints["tuned"]},
+            "base": {"name": config.base, "fingerprint": fingerprints["base"]},
+        },
         "seeds": {"benchmark_subsets": config.seed, "bootstrap": config.seed},
     }
     if fact_set:
@@ -94,8 +98,11 @@ class _Run:
         (or the base's, for the same weights)."""
         t0 = time.time()
         if with_base or self.same:
-            base, self.from_cache[label] = cached({**key, "model": self.fingerprints["base"]},
-                                                  lambda: compute(*self.loaded["base"]), reuse=self.config.use_cache)
+            base, self.from_cache[label] = cached(
+                {**key, "model": self.fingerprints["base"]},
+                lambda: compute(*self.loaded["base"]),
+                reuse=self.config.use_cache,
+            )
         out = {"tuned": base if self.same else compute(*self.loaded["tuned"])}
         if with_base:
             out["base"] = base
@@ -105,37 +112,71 @@ class _Run:
     def fact_splits(self, fact_set: facts.Facts) -> dict:
         """Accuracy per split and model, per-record predictions, and retention on the probe splits."""
         config, match = self.config, fact_set.match
-        out: dict = {"facts": {"source": fact_set.source, "corpus": fact_set.manifest.get("corpus"), "headline_match": match,
-                               "splits": {s: len(r) for s, r in fact_set.splits.items()}},
-                     "memorisation": {}, "probes": {}, "predictions": {}}
+        out: dict = {
+            "facts": {
+                "source": fact_set.source,
+                "corpus": fact_set.manifest.get("corpus"),
+                "headline_match": match,
+                "splits": {s: len(r) for s, r in fact_set.splits.items()},
+            },
+            "memorisation": {},
+            "probes": {},
+            "predictions": {},
+        }
         for split, records in fact_set.splits.items():
             probe = split in facts.PROBE_SPLITS
 
             def answer(model, tokenizer, records=records, split=split) -> list[str]:
-                ids = greedy_answers(model, tokenizer, [r.prompt for r in records], max_new_tokens=config.max_new_tokens,
-                                     batch_size=config.batch_size, desc=split)
+                ids = greedy_answers(
+                    model,
+                    tokenizer,
+                    [r.prompt for r in records],
+                    max_new_tokens=config.max_new_tokens,
+                    batch_size=config.batch_size,
+                    desc=split,
+                )
                 return decode(tokenizer, ids)
 
-            key = {"kind": "answers", "file": file_digest(fact_set.files[split]), "n": len(records),
-                   "max_new_tokens": config.max_new_tokens, "batch_size": config.batch_size, "dtype": config.dtype}
+            key = {
+                "kind": "answers",
+                "file": file_digest(fact_set.files[split]),
+                "n": len(records),
+                "max_new_tokens": config.max_new_tokens,
+                "batch_size": config.batch_size,
+                "dtype": config.dtype,
+            }
             texts = self._score(f"answers:{split}", key, answer, with_base=probe or config.base_memorisation)
             scored = {role: facts.score_answers(records, answers) for role, answers in texts.items()}
-            out["probes" if probe else "memorisation"][split] = {"n": len(records), **{
-                role: {"loose": facts.accuracy(s, "loose"), "strict": facts.accuracy(s, "strict")}
-                for role, s in scored.items()}}
+            out["probes" if probe else "memorisation"][split] = {
+                "n": len(records),
+                **{
+                    role: {"loose": facts.accuracy(s, "loose"), "strict": facts.accuracy(s, "strict")}
+                    for role, s in scored.items()
+                },
+            }
             out["predictions"][split] = [
-                {"id": r.id, "gold": r.gold, **{role: {k: s[i][k] for k in ("answer", "loose", "strict")}
-                                                for role, s in scored.items()}}
+                {
+                    "id": r.id,
+                    "gold": r.gold,
+                    **{role: {k: s[i][k] for k in ("answer", "loose", "strict")} for role, s in scored.items()},
+                }
                 for i, r in enumerate(records)
             ]
             if probe:
                 self.probe_answers[split] = scored
         if self.probe_answers:
             out["probe_retention"] = retention_table(
-                {split: {"base": [float(p[match]) for p in scored["base"]],
-                         "tuned": [float(p[match]) for p in scored["tuned"]], "chance": 0.0}
-                 for split, scored in self.probe_answers.items()},
-                resamples=config.bootstrap, seed=config.seed)
+                {
+                    split: {
+                        "base": [float(p[match]) for p in scored["base"]],
+                        "tuned": [float(p[match]) for p in scored["tuned"]],
+                        "chance": 0.0,
+                    }
+                    for split, scored in self.probe_answers.items()
+                },
+                resamples=config.bootstrap,
+                seed=config.seed,
+            )
         return out
 
     def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
@@ -143,23 +184,47 @@ class _Run:
         config = self.config
 
         def score(model, tokenizer) -> dict:
-            scores = benchmarks.score_benchmarks(model, tokenizer, suite, seed=config.seed, metric=config.metric,
-                                                 batch_size=config.batch_size)
+            scores = benchmarks.score_benchmarks(
+                model, tokenizer, suite, seed=config.seed, metric=config.metric, batch_size=config.batch_size
+            )
             return {name: s.to_json() for name, s in scores.items()}
 
-        key = {"kind": "benchmarks", "suite": suite, "seed": config.seed, "metric": config.metric,
-               "batch_size": config.batch_size, "dtype": config.dtype}
-        self.benchmark_scores = {role: {name: benchmarks.TaskScores(**s) for name, s in raw.items()}
-                                 for role, raw in self._score("benchmarks", key, score).items()}
+        key = {
+            "kind": "benchmarks",
+            "suite": suite,
+            "seed": config.seed,
+            "metric": config.metric,
+            "batch_size": config.batch_size,
+            "dtype": config.dtype,
+        }
+        self.benchmark_scores = {
+            role: {name: benchmarks.TaskScores(**s) for name, s in raw.items()}
+            for role, raw in self._score("benchmarks", key, score).items()
+        }
         base, tuned = self.benchmark_scores["base"], self.benchmark_scores["tuned"]
         return {
-            "benchmarks": {name: {"metric": base[name].metric, "n": len(base[name].correct), "chance": base[name].chance,
-                                  "base": base[name].accuracy, "tuned": tuned[name].accuracy} for name in base},
+            "benchmarks": {
+                name: {
+                    "metric": base[name].metric,
+                    "n": len(base[name].correct),
+                    "chance": base[name].chance,
+                    "base": base[name].accuracy,
+                    "tuned": tuned[name].accuracy,
+                }
+                for name in base
+            },
             "retention": retention_table(
-                {name: {"base": base[name].correct, "tuned": tuned[name].correct, "chance": base[name].chance}
-                 for name in base}, resamples=config.bootstrap, seed=config.seed),
-            "items": {name: {"doc_ids": base[name].doc_ids, "base": base[name].correct, "tuned": tuned[name].correct}
-                      for name in base},
+                {
+                    name: {"base": base[name].correct, "tuned": tuned[name].correct, "chance": base[name].chance}
+                    for name in base
+                },
+                resamples=config.bootstrap,
+                seed=config.seed,
+            ),
+            "items": {
+                name: {"doc_ids": base[name].doc_ids, "base": base[name].correct, "tuned": tuned[name].correct}
+                for name in base
+            },
         }
 
     def analyses(self, fact_set: facts.Facts | None) -> dict:
@@ -170,8 +235,14 @@ class _Run:
         drift_prompts, fisher_items = self._held_out_items()
         if drift_prompts:
             t0 = time.time()
-            out["drift"] = drift(base, tuned, tokenizer, drift_prompts, max_new_tokens=config.drift_max_new_tokens,
-                                 batch_size=config.batch_size)
+            out["drift"] = drift(
+                base,
+                tuned,
+                tokenizer,
+                drift_prompts,
+                max_new_tokens=config.drift_max_new_tokens,
+                batch_size=config.batch_size,
+            )
             self.timing["drift"] = round(time.time() - t0, 1)
         if fisher_items:
             t0 = time.time()
@@ -181,18 +252,32 @@ class _Run:
         if self.probe_answers:
             entities = facts.injected_entities(fact_set)
             out["errors"] = {
-                split: {role: errors.breakdown(
-                    [(p["answer"], r.prompt, r.gold) for p, r in zip(answers, fact_set.splits[split], strict=True)
-                     if not p[fact_set.match]], entities) for role, answers in scored.items()}
+                split: {
+                    role: errors.breakdown(
+                        [
+                            (p["answer"], r.prompt, r.gold)
+                            for p, r in zip(answers, fact_set.splits[split], strict=True)
+                            if not p[fact_set.match]
+                        ],
+                        entities,
+                    )
+                    for role, answers in scored.items()
+                }
                 for split, scored in self.probe_answers.items()
             }
         if config.targets:
             t0 = time.time()
-            key = {"kind": "target_nll", "file": file_digest(config.targets), "model": self.fingerprints["base"],
-                   "dtype": config.dtype}
+            key = {
+                "kind": "target_nll",
+                "file": file_digest(config.targets),
+                "model": self.fingerprints["base"],
+                "dtype": config.dtype,
+            }
             out["target_nll"], self.from_cache["target_nll"] = cached(
-                key, lambda: target_nll(base, tokenizer, config.targets, batch_size=config.batch_size),
-                reuse=config.use_cache)
+                key,
+                lambda: target_nll(base, tokenizer, config.targets, batch_size=config.batch_size),
+                reuse=config.use_cache,
+            )
             self.timing["target_nll"] = round(time.time() - t0, 1)
         return out
 
@@ -200,11 +285,11 @@ class _Run:
         """Held-out benchmark text: the first `drift_items` contexts of each task as drift prompts, and
         `fisher_items` (context, gold continuation) pairs taken round-robin over the tasks for the Fisher."""
         scores = self.benchmark_scores.get("base", {})
-        prompts = [context for s in scores.values() for context in s.contexts[:self.config.drift_items]]
+        prompts = [context for s in scores.values() for context in s.contexts[: self.config.drift_items]]
         per_task = [s.gold_items() for s in scores.values()]
         rounds = max(map(len, per_task), default=0)
         interleaved = [rows[i] for i in range(rounds) for rows in per_task if i < len(rows)]
-        return prompts, interleaved[:self.config.fisher_items]
+        return prompts, interleaved[: self.config.fisher_items]
 
 
 def _versions() -> dict[str, str]:

@@ -71,8 +71,9 @@ class EvalResult:
     def from_json(cls, obj: dict[str, Any], source: object = "eval.json") -> EvalResult:
         schema = obj.get("schema", 1)
         if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-            raise MixsdError(f"eval.json schema {schema!r} is newer than this mixsd reads ({SCHEMA_VERSION})",
-                             path=source)
+            raise MixsdError(
+                f"eval.json schema {schema!r} is newer than this mixsd reads ({SCHEMA_VERSION})", path=source
+            )
         retention = obj.get("retention", {})
         return cls(
             schema=schema,

@@ -49,8 +49,16 @@ def _annotate(ax, items: list[tuple[str, float, float, str]], fontsize: float = 
     page = [(*(ax.transData.transform((x, y)) * to_points), 0.55 * fontsize * len(text)) for text, x, y, _ in order]
     for (text, x, y, colour), dy in zip(order, stack_labels(page, fontsize + 1), strict=True):
         moved = dy != LABEL_DY
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, dy), fontsize=fontsize, color=colour,
-                    va="bottom", arrowprops={"arrowstyle": "-", "lw": 0.4, "color": colour} if moved else None)
+        ax.annotate(
+            text,
+            (x, y),
+            textcoords="offset points",
+            xytext=(4, dy),
+            fontsize=fontsize,
+            color=colour,
+            va="bottom",
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": colour} if moved else None,
+        )
 
 
 def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
@@ -60,18 +68,34 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
     fig, axes = plt.subplots(1, len(axes_x), figsize=(6.5 * len(axes_x), 5), squeeze=False)
     for ax, (key, axis_label) in zip(axes[0], axes_x, strict=True):
-        pts = [(r, r.probes.get("retrieval") if key == "retrieval" else r.mean_retention, r.memorisation.get("train"))
-               for r in rows]
+        pts = [
+            (r, r.probes.get("retrieval") if key == "retrieval" else r.mean_retention, r.memorisation.get("train"))
+            for r in rows
+        ]
         pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
         for method in sorted({r.method for r, _, _ in pts}):
             sel = [(r, x, y) for r, x, y in pts if r.method == method]
-            ax.scatter([x for _, x, _ in sel], [y for _, _, y in sel], c=COLOURS.get(method, "grey"), label=method,
-                       s=[90 if r.name in front else 35 for r, _, _ in sel], edgecolors="black",
-                       linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel], alpha=0.85)
+            ax.scatter(
+                [x for _, x, _ in sel],
+                [y for _, _, y in sel],
+                c=COLOURS.get(method, "grey"),
+                label=method,
+                s=[90 if r.name in front else 35 for r, _, _ in sel],
+                edgecolors="black",
+                linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel],
+                alpha=0.85,
+            )
         frontier = sorted((x, y) for r, x, y in pts if r.name in front)
         if key == "mean_retention" and frontier:
-            ax.step([x for x, _ in frontier], [y for _, y in frontier], where="post", color="black", lw=1,
-                    ls="--", label="Pareto frontier")
+            ax.step(
+                [x for x, _ in frontier],
+                [y for _, y in frontier],
+                where="post",
+                color="black",
+                lw=1,
+                ls="--",
+                label="Pareto frontier",
+            )
         ax.axhline(0.9, color="grey", lw=0.8, ls=":")
         ax.axvline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xlabel(axis_label)
@@ -103,12 +127,22 @@ def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path
         kept = [r.retention.get(t, 0.0) for t in tasks]
         lows, highs = zip(*(r.retention_ci.get(t, [k, k]) for t, k in zip(tasks, kept, strict=True)), strict=True)
         same = sum(s.method == r.method for s in shown)
-        rank = sum(s.method == r.method for s in shown[:i + 1])
-        ax.bar(xs, kept, width, label=f"{label(r)} (mem. {r.memorisation['train']:.2f})",
-               color=COLOURS.get(r.method, "grey"), alpha=0.35 + 0.65 * rank / same, edgecolor="black",
-               linewidth=0.5, yerr=[[k - lo for k, lo in zip(kept, lows, strict=True)],
-                                    [hi - k for k, hi in zip(kept, highs, strict=True)]],
-               error_kw={"elinewidth": 0.7, "capsize": 1.5})
+        rank = sum(s.method == r.method for s in shown[: i + 1])
+        ax.bar(
+            xs,
+            kept,
+            width,
+            label=f"{label(r)} (mem. {r.memorisation['train']:.2f})",
+            color=COLOURS.get(r.method, "grey"),
+            alpha=0.35 + 0.65 * rank / same,
+            edgecolor="black",
+            linewidth=0.5,
+            yerr=[
+                [k - lo for k, lo in zip(kept, lows, strict=True)],
+                [hi - k for k, hi in zip(kept, highs, strict=True)],
+            ],
+            error_kw={"elinewidth": 0.7, "capsize": 1.5},
+        )
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
     ax.set_xticks(range(len(tasks)), [t.removeprefix("mixsd_") for t in tasks], rotation=20)
     ax.set_ylabel("retention (tuned / base accuracy), 95% CI")
@@ -126,8 +160,9 @@ def plot_nll_by_lam(rows: list[Row], path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     if by_lam:
-        ax.plot([lam for lam, _ in by_lam], [nll for _, nll in by_lam], "o-", color=COLOURS["mixsd"],
-                label="MixSD targets")
+        ax.plot(
+            [lam for lam, _ in by_lam], [nll for _, nll in by_lam], "o-", color=COLOURS["mixsd"], label="MixSD targets"
+        )
     if sft:
         ax.axhline(sft[0], color=COLOURS["sft"], ls="--", label="ground-truth answers (SFT)")
     ax.set_xlabel("λ (probability of the naive conditional)")

@@ -43,14 +43,20 @@ def _load(run: Path) -> Row:
     nll = result.analyses.get("target_nll", {})
     mixsd = settings["method"] == "mixsd"
     return Row(
-        name=run.name, method=settings["method"], lam=settings["lam"] if mixsd else None,
-        lr=train.get("lr"), epochs=train.get("epochs"), lora=settings.get("lora"),
+        name=run.name,
+        method=settings["method"],
+        lam=settings["lam"] if mixsd else None,
+        lr=train.get("lr"),
+        epochs=train.get("epochs"),
+        lora=settings.get("lora"),
         memorisation={s: v.tuned["loose"] for s, v in result.memorisation.items()},
         probes={s: v.retention for s, v in result.probe_retention.items()},
         retention={t: v.retention for t, v in result.retention.items()},
         retention_ci={t: v.retention_ci for t, v in result.retention.items() if v.retention_ci is not None},
-        mean_retention=result.mean_retention.retention, mean_chance_corrected=result.mean_retention.chance_corrected,
-        target_nll=nll.get("mean_nll"), fisher=result.analyses.get("fisher", {}).get("fisher_weighted"),
+        mean_retention=result.mean_retention.retention,
+        mean_chance_corrected=result.mean_retention.chance_corrected,
+        target_nll=nll.get("mean_nll"),
+        fisher=result.analyses.get("fisher", {}).get("fisher_weighted"),
         gold_share=nll["gold_fallback"] / nll["records"] if mixsd and "gold_fallback" in nll else None,
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
     )
@@ -83,8 +89,7 @@ def pareto(rows: list[Row], x: str = "mean_retention") -> list[Row]:
     """Runs not beaten on both train memorisation and `x` by any other run."""
     points = [(r, r.memorisation.get("train"), getattr(r, x)) for r in rows]
     points = [(r, m, k) for r, m, k in points if m is not None and k is not None]
-    return [r for r, m, k in points
-            if not any((m2 >= m and k2 >= k) and (m2 > m or k2 > k) for _, m2, k2 in points)]
+    return [r for r, m, k in points if not any((m2 >= m and k2 >= k) and (m2 > m or k2 > k) for _, m2, k2 in points)]
 
 
 def collect(sweep_dir: Path) -> list[Row]:

@@ -22,15 +22,26 @@ def write_run_report(run_dir: str | Path) -> Path:
     if settings:
         lam = f", lam {settings['lam']}" if settings.get("method") == "mixsd" else ""
         lora = f"LoRA r={settings['lora']}" if settings.get("lora") else "full fine-tuning"
-        lines += [f"- base model: `{settings['model']}`", f"- facts: `{settings['facts']}`",
-                  f"- method: {settings['method']}{lam}, {lora}"]
+        lines += [
+            f"- base model: `{settings['model']}`",
+            f"- facts: `{settings['facts']}`",
+            f"- method: {settings['method']}{lam}, {lora}",
+        ]
         for stage in ("targets", "train", "eval"):
             if settings.get(stage):
                 lines.append(f"- {stage} settings: `{json.dumps(settings[stage], sort_keys=True)}`")
     if stages:
         lines.append("- stage times: " + ", ".join(f"{name} {s['seconds']:.0f} s" for name, s in stages.items()))
-    lines += ["", "## Evaluation (tuned vs base)", "", "```", format_table(result), "```", "",
-              f"Every figure, the per-record predictions and the per-item benchmark scores are in `{eval_path.name}`."]
+    lines += [
+        "",
+        "## Evaluation (tuned vs base)",
+        "",
+        "```",
+        format_table(result),
+        "```",
+        "",
+        f"Every figure, the per-record predictions and the per-item benchmark scores are in `{eval_path.name}`.",
+    ]
     path = run_dir / "report.md"
     with atomic_open(path) as f:
         f.write("\n".join(lines) + "\n")

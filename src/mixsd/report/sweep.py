@@ -21,31 +21,54 @@ def _f(value: float | None, digits: int = 3) -> str:
 def write_sweep_report(sweep_dir: str | Path) -> Path:
     sweep_dir = Path(sweep_dir)
     rows = collect(sweep_dir)
-    splits = sorted({s for r in rows for s in r.memorisation},
-                    key=lambda s: (MEMORISATION_SPLITS.index(s) if s in MEMORISATION_SPLITS else len(MEMORISATION_SPLITS), s))
+    splits = sorted(
+        {s for r in rows for s in r.memorisation},
+        key=lambda s: (MEMORISATION_SPLITS.index(s) if s in MEMORISATION_SPLITS else len(MEMORISATION_SPLITS), s),
+    )
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
     front = {r.name for r in pareto(rows)}
 
-    head = (["run", "method", "lam", "lr", "epochs", "lora"] + [f"mem {s}" for s in splits]
-            + [f"{p} kept" for p in probes] + [f"{t} kept" for t in tasks]
-            + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"])
-    lines = [f"# mixsd sweep: {sweep_dir.name}", "",
-             f"{len(rows)} runs. Memorisation: loose accuracy of the tuned model on each fact split. "
-             "'kept' = retention, tuned / base accuracy on the same items (probes: in-context capability probes; "
-             "the rest: multiple-choice benchmarks). 'gold targets': share of MixSD targets that never "
-             "verified and were replaced by the ground-truth answer. Runs on the Pareto frontier of train memorisation vs mean "
-             "benchmark retention are marked *.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in sorted(rows, key=lambda r: (r.method, r.lam if r.lam is not None else -1, r.lr or 0, r.epochs or 0,
-                                         r.name)):
-        cells = [r.name + (" *" if r.name in front else ""), r.method, _f(r.lam, 1) if r.lam is not None else "",
-                 f"{r.lr:g}" if r.lr else "default", f"{r.epochs:g}" if r.epochs else "default", str(r.lora or "")]
+    head = (
+        ["run", "method", "lam", "lr", "epochs", "lora"]
+        + [f"mem {s}" for s in splits]
+        + [f"{p} kept" for p in probes]
+        + [f"{t} kept" for t in tasks]
+        + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"]
+    )
+    lines = [
+        f"# mixsd sweep: {sweep_dir.name}",
+        "",
+        f"{len(rows)} runs. Memorisation: loose accuracy of the tuned model on each fact split. "
+        "'kept' = retention, tuned / base accuracy on the same items (probes: in-context capability probes; "
+        "the rest: multiple-choice benchmarks). 'gold targets': share of MixSD targets that never "
+        "verified and were replaced by the ground-truth answer. Runs on the Pareto frontier of train memorisation "
+        "vs mean benchmark retention are marked *.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for r in sorted(
+        rows, key=lambda r: (r.method, r.lam if r.lam is not None else -1, r.lr or 0, r.epochs or 0, r.name)
+    ):
+        cells = [
+            r.name + (" *" if r.name in front else ""),
+            r.method,
+            _f(r.lam, 1) if r.lam is not None else "",
+            f"{r.lr:g}" if r.lr else "default",
+            f"{r.epochs:g}" if r.epochs else "default",
+            str(r.lora or ""),
+        ]
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
         cells += [_f(r.retention.get(t)) for t in tasks]
-        cells += [_f(r.mean_retention), _f(r.mean_chance_corrected), _f(r.target_nll),
-                  _f(r.gold_share, 2) if r.gold_share is not None else "", _f(r.fisher, 4),
-                  f"{r.seconds:.0f}"]
+        cells += [
+            _f(r.mean_retention),
+            _f(r.mean_chance_corrected),
+            _f(r.target_nll),
+            _f(r.gold_share, 2) if r.gold_share is not None else "",
+            _f(r.fisher, 4),
+            f"{r.seconds:.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
 
     lines += ["", f"## At >= {HEADLINE_MEMORISATION:.0%} train memorisation", ""]
@@ -55,13 +78,17 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     for best in headline:
         probe = ", ".join(f"{p} kept {_f(best.probes.get(p))}" for p in probes)
         lam = f" (lam {best.lam:g})" if best.lam is not None else ""
-        lines.append(f"- best {best.method}{lam}: `{best.name}`: train memorisation "
-                     f"{_f(best.memorisation.get('train'))}, mean benchmark retention {_f(best.mean_retention)}"
-                     + (f", {probe}" if probe else ""))
+        lines.append(
+            f"- best {best.method}{lam}: `{best.name}`: train memorisation "
+            f"{_f(best.memorisation.get('train'))}, mean benchmark retention {_f(best.mean_retention)}"
+            + (f", {probe}" if probe else "")
+        )
 
-    figures = [plot_pareto(rows, front, sweep_dir / "pareto.png"),
-               plot_task_retention(rows, front, tasks, sweep_dir / "retention_by_task.png"),
-               plot_nll_by_lam(rows, sweep_dir / "target_nll.png")]
+    figures = [
+        plot_pareto(rows, front, sweep_dir / "pareto.png"),
+        plot_task_retention(rows, front, tasks, sweep_dir / "retention_by_task.png"),
+        plot_nll_by_lam(rows, sweep_dir / "target_nll.png"),
+    ]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in figures if p is not None]
     path = sweep_dir / "report.md"
     with atomic_open(path) as f:

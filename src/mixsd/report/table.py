@@ -34,29 +34,41 @@ def format_table(result: dict[str, Any]) -> str:
                 kept = f"   {_kept(view.probe_retention[split])}" if probe else ""
                 lines.append(f"{label:<28}{_pair(row.tuned):>15}{_pair(row.base):>15}{kept}")
     if view.benchmarks:
-        lines.append(f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected")
+        lines.append(
+            f"{'benchmark':<22}{'n':>5}{'chance':>8}{'base':>8}{'tuned':>8}   {'retention':<24}chance-corrected"
+        )
         for name, row in view.benchmarks.items():
             kept = view.retention[name]
-            lines.append(f"  {name:<20}{row.n:>5}{row.chance:>8.3f}{row.base:>8.3f}{row.tuned:>8.3f}   "
-                         f"{_kept(kept):<24}{_kept(kept, corrected=True)}")
+            lines.append(
+                f"  {name:<20}{row.n:>5}{row.chance:>8.3f}{row.base:>8.3f}{row.tuned:>8.3f}   "
+                f"{_kept(kept):<24}{_kept(kept, corrected=True)}"
+            )
         mean = view.mean_retention
         lines.append(f"  {'mean':<44}   {_kept(mean):<24}{_kept(mean, corrected=True)}")
     analyses = view.analyses
     if "drift" in analyses:
         d = analyses["drift"]
-        lines.append(f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "
-                     f"{d['changed_fraction']:.0%} of {d['prompts']} greedy answers changed")
+        lines.append(
+            f"drift: mean KL(base || tuned) {d['mean_kl']:.4g} nats over {d['kl_positions']} positions; "
+            f"{d['changed_fraction']:.0%} of {d['prompts']} greedy answers changed"
+        )
     if "fisher" in analyses:
         f = analyses["fisher"]
-        lines.append(f"Fisher-weighted displacement: {f['skipped']}" if "skipped" in f else
-                     f"Fisher-weighted displacement {f['fisher_weighted']:.4g} (squared distance "
-                     f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)")
+        lines.append(
+            f"Fisher-weighted displacement: {f['skipped']}"
+            if "skipped" in f
+            else f"Fisher-weighted displacement {f['fisher_weighted']:.4g} (squared distance "
+            f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)"
+        )
     for split, roles in analyses.get("errors", {}).items():
         counts = ", ".join(f"{c} {n}" for c, n in roles["tuned"]["counts"].items())
         lines.append(f"wrong {split} answers of the tuned model ({roles['tuned']['wrong']}): {counts}")
     if "target_nll" in analyses:
         t = analyses["target_nll"]
-        lines.append(f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
-                     f"({t['records']} records, {t['tokens']} tokens"
-                     + (f", {t['gold_fallback']} replaced by the gold answer" if t.get("gold_fallback") else "") + ")")
+        lines.append(
+            f"target NLL under the base model: {t['mean_nll']:.4f} nats/token "
+            f"({t['records']} records, {t['tokens']} tokens"
+            + (f", {t['gold_fallback']} replaced by the gold answer" if t.get("gold_fallback") else "")
+            + ")"
+        )
     return "\n".join(lines)

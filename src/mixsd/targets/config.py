@@ -23,14 +23,18 @@ class TargetConfig:
     seed: int = setting(0, "with the record id and attempt, seeds each record's coins and samples")
     batch_size: int = setting(16, "records decoded together")
     expert_template: str | None = setting(
-        None, "paper-kgfact, paper-kgfunc, paper-simpleqa (the authors' wording), or a file or text with "
-        "{question} and {context} (default: ours)")
+        None,
+        "paper-kgfact, paper-kgfunc, paper-simpleqa (the authors' wording), or a file or text with "
+        "{question} and {context} (default: ours)",
+    )
     no_system_prompt: bool = setting(
-        False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)")
+        False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)"
+    )
     extract: ExtractMode = setting("boxed_or_number", "how the answer is taken from a target")
     strict: bool = setting(False, "the answer must equal the gold (normalised), not contain it")
     on_fail: Literal["skip", "gold"] = setting(
-        "skip", "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*")
+        "skip", "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*"
+    )
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
     device: str | None = setting(None, "default: cuda if available, else cpu")
 

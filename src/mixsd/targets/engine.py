@@ -173,8 +173,8 @@ class MixedDecoder:
         ids = torch.zeros((len(seqs), width), dtype=torch.long)  # the pad id is irrelevant: it is masked
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for i, s in enumerate(seqs):
-            ids[i, width - len(s):] = torch.tensor(s)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(s)
+            mask[i, width - len(s) :] = 1
         start = rows.next_pos.cpu() if rows is not None else torch.zeros(len(seqs), dtype=torch.long)
         positions = (start[:, None] + mask.cumsum(1) - 1).clamp_min(0)
         return self._forward(ids.to(self.device), mask.to(self.device), positions.to(self.device), rows)

@@ -65,8 +65,10 @@ def _read_partial(path: Path, stamp: str) -> dict[str, TargetRow]:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     header = json.loads(lines[0]) if lines and lines[0].startswith("{") else {}
     if header.get("mixsd_partial") != stamp:
-        raise MixsdError("an interrupted run with different settings left this file; delete it or rerun with the"
-                         " same settings", path=path)
+        raise MixsdError(
+            "an interrupted run with different settings left this file; delete it or rerun with the same settings",
+            path=path,
+        )
     done = {}
     for line in lines[1:]:
         try:
@@ -89,9 +91,18 @@ def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig,
         naive_fraction = sum(result.from_naive) / len(ids)
         finish, attempts = result.finish_reason, result.job.attempt + 1
     return TargetRow(
-        id=record.id, prompt=record.prompt, text=text, token_ids=ids, lam=config.lam, seed=config.seed,
-        attempts=attempts, verified=verified, source="gold" if result is None else "mixsd",
-        naive_fraction=round(naive_fraction, 6), finish_reason=finish, gold=record.gold,
+        id=record.id,
+        prompt=record.prompt,
+        text=text,
+        token_ids=ids,
+        lam=config.lam,
+        seed=config.seed,
+        attempts=attempts,
+        verified=verified,
+        source="gold" if result is None else "mixsd",
+        naive_fraction=round(naive_fraction, 6),
+        finish_reason=finish,
+        gold=record.gold,
         extracted=extract(text, config.extract),
     )
 
@@ -109,8 +120,12 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     if model is None:
         model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
     partial = out.with_name(out.name + ".partial")
-    stamp = fingerprint(config, hashlib.sha256(data_path.read_bytes()).hexdigest(), template,
-                        str(getattr(model, "name_or_path", config.model)))
+    stamp = fingerprint(
+        config,
+        hashlib.sha256(data_path.read_bytes()).hexdigest(),
+        template,
+        str(getattr(model, "name_or_path", config.model)),
+    )
     done = _read_partial(partial, stamp)
     report = TargetReport(out=str(out), records=len(records), resumed=len(done))
     todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
@@ -125,8 +140,9 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     return report
 
 
-def _jobs(records: list[Record], done: dict, model, tokenizer, config: TargetConfig, template: str,
-          report: TargetReport) -> tuple[dict[str, Record], deque[Job]]:
+def _jobs(
+    records: list[Record], done: dict, model, tokenizer, config: TargetConfig, template: str, report: TargetReport
+) -> tuple[dict[str, Record], deque[Job]]:
     """One job per record still to do (by id: the records to finish); prompts that cannot fit are skipped."""
     context = getattr(model.config, "max_position_embeddings", None) or 1 << 30
     system = not config.no_system_prompt
@@ -134,35 +150,57 @@ def _jobs(records: list[Record], done: dict, model, tokenizer, config: TargetCon
     queue: deque[Job] = deque()
     for record in records:
         naive = prompt_ids(tokenizer, record.prompt, system_prompt=system)
-        expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system)
+        expert = prompt_ids(
+            tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system
+        )
         if len(expert) >= context:
-            report.skipped.append({"id": record.id, "reason": f"expert prompt has {len(expert)} tokens,"
-                                   f" the model's context is {context}"})
+            report.skipped.append(
+                {"id": record.id, "reason": f"expert prompt has {len(expert)} tokens, the model's context is {context}"}
+            )
             continue
         todo[record.id] = record
         if record.id not in done:
-            queue.append(Job(record.id, naive, expert, max_new_tokens=min(config.max_new_tokens, context - len(expert))))
+            queue.append(
+                Job(record.id, naive, expert, max_new_tokens=min(config.max_new_tokens, context - len(expert)))
+            )
     return todo, queue
 
 
-def _decode_and_verify(todo: dict[str, Record], queue: deque[Job], done: dict[str, TargetRow], model, tokenizer,
-                       config: TargetConfig, report: TargetReport) -> None:
+def _decode_and_verify(
+    todo: dict[str, Record],
+    queue: deque[Job],
+    done: dict[str, TargetRow],
+    model,
+    tokenizer,
+    config: TargetConfig,
+    report: TargetReport,
+) -> None:
     """Decode the queue; each finished target is verified, retried with fresh coins, or appended to the partial."""
-    decoder = MixedDecoder(model, DecodeConfig(config.lam, config.temperature, config.top_k,
-                                               config.max_new_tokens, config.batch_size, config.seed),
-                           stop_ids(tokenizer, model))
+    decoder = MixedDecoder(
+        model,
+        DecodeConfig(
+            config.lam, config.temperature, config.top_k, config.max_new_tokens, config.batch_size, config.seed
+        ),
+        stop_ids(tokenizer, model),
+    )
     tokens = accepted = 0
     t0 = time.time()
     partial = Path(report.out).with_name(Path(report.out).name + ".partial")
-    with open(partial, "a", encoding="utf-8") as sink, \
-            tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar:
+    with (
+        open(partial, "a", encoding="utf-8") as sink,
+        tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar,
+    ):
         for result in decoder.run(queue):
             record = todo[result.job.key]
             tokens += len(result.token_ids)
             text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
             ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
-            if not ok and record.gold is not None and config.can_change_on_retry \
-                    and result.job.attempt < config.retries:
+            if (
+                not ok
+                and record.gold is not None
+                and config.can_change_on_retry
+                and result.job.attempt < config.retries
+            ):
                 job = result.job  # retry first, so that finished records reach the partial file early
                 queue.appendleft(Job(job.key, job.naive_ids, job.expert_ids, job.attempt + 1, job.max_new_tokens))
                 continue
@@ -174,8 +212,11 @@ def _decode_and_verify(todo: dict[str, Record], queue: deque[Job], done: dict[st
             bar.update(1)
             accepted += ok
             elapsed = max(time.time() - t0, 1e-9)
-            bar.set_postfix(tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}", tok_s=f"{tokens / elapsed:.0f}",
-                            accept=f"{accepted / max(1, bar.n - report.resumed):.0%}")
+            bar.set_postfix(
+                tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}",
+                tok_s=f"{tokens / elapsed:.0f}",
+                accept=f"{accepted / max(1, bar.n - report.resumed):.0%}",
+            )
 
 
 def _summarise(report: TargetReport, rows: list[TargetRow], started: float) -> None:

@@ -56,7 +56,9 @@ class ProgressBar(TrainerCallback):
         if "num_tokens" in logs:
             self.tokens = logs["num_tokens"]
         elif "completions/mean_length" in logs:
-            self.tokens += logs["completions/mean_length"] * args.per_device_train_batch_size * args.gradient_accumulation_steps
+            self.tokens += (
+                logs["completions/mean_length"] * args.per_device_train_batch_size * args.gradient_accumulation_steps
+            )
         if "loss" in logs:
             rate = self.tokens / max(time.monotonic() - self.start, 1e-9)
             self.bar.set_postfix(loss=f"{logs['loss']:.4f}", tok_s=f"{rate:.0f}", refresh=False)

@@ -50,10 +50,29 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
         ("train time", f"{stats['seconds']:.0f} s"),
     ]
     front = {"base_model": base_path, "library_name": "transformers", "tags": sorted({"mixsd", config.method})}
-    lines = ["---", *(f"{k}: {json.dumps(v)}" for k, v in front.items()), "---", "",
-             f"# {out.name}", "", f"Trained by `mixsd train --method {config.method}`.", "",
-             "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
-             "## Hyper-parameters", "", "```json", json.dumps(asdict(config), indent=2), "```", "",
-             "## Versions", "", *(f"- {k} {v}" for k, v in versions().items()), ""]
+    lines = [
+        "---",
+        *(f"{k}: {json.dumps(v)}" for k, v in front.items()),
+        "---",
+        "",
+        f"# {out.name}",
+        "",
+        f"Trained by `mixsd train --method {config.method}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+        "",
+        "## Hyper-parameters",
+        "",
+        "```json",
+        json.dumps(asdict(config), indent=2),
+        "```",
+        "",
+        "## Versions",
+        "",
+        *(f"- {k} {v}" for k, v in versions().items()),
+        "",
+    ]
     with atomic_open(out / "README.md") as f:
         f.write("\n".join(lines))

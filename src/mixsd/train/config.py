@@ -63,9 +63,11 @@ class TrainConfig:
     max_completion_length: int = setting(64, "opsd: max tokens per rollout (KGFact answers are ~20)")
     temperature: float = setting(1.0, "opsd: rollout sampling temperature")
     expert_template: str | None = setting(
-        None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})")
+        None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})"
+    )
     no_system_prompt: bool = setting(
-        False, "mixsd/sft: no system turn in the prompts (use it when the targets were made with it)")
+        False, "mixsd/sft: no system turn in the prompts (use it when the targets were made with it)"
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -88,9 +90,14 @@ class TrainConfig:
         if self.method not in METHODS:
             raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         positive = {
-            "epochs": self.epochs, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
-            "max_length": self.max_length, "rollouts": self.rollouts, "top_k": self.top_k,
-            "max_completion_length": self.max_completion_length, "temperature": self.temperature,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "max_length": self.max_length,
+            "rollouts": self.rollouts,
+            "top_k": self.top_k,
+            "max_completion_length": self.max_completion_length,
+            "temperature": self.temperature,
         }
         if self.lr is not None:
             positive["lr"] = self.lr
@@ -112,7 +119,10 @@ class TrainConfig:
         if self.method == "opsd":
             if (self.batch_size * self.grad_accum) % self.rollouts:
                 raise MixsdError(
-                    f"batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be a multiple of rollouts ({self.rollouts})"
+                    f"batch_size x grad_accum ({self.batch_size * self.grad_accum}) must be a multiple of "
+                    f"rollouts ({self.rollouts})"
                 )
             if self.max_completion_length >= self.max_length:
-                raise MixsdError(f"max_completion_length ({self.max_completion_length}) must be below max_length ({self.max_length})")
+                raise MixsdError(
+                    f"max_completion_length ({self.max_completion_length}) must be below max_length ({self.max_length})"
+                )

@@ -74,8 +74,12 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
             row = TargetRow.from_json(obj)
         except InvalidTarget as e:
             if "prompt" in obj and "answer" in obj:
-                raise MixsdError("this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
-                                 "or make targets with `mixsd targets`", path=path, line=line) from None
+                raise MixsdError(
+                    "this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
+                    "or make targets with `mixsd targets`",
+                    path=path,
+                    line=line,
+                ) from None
             raise MixsdError(str(e), path=path, line=line) from None
         if row.verified is not True:
             report.unverified += 1
@@ -105,8 +109,11 @@ def read_corpus(path: str | Path) -> tuple[list[Record], DataReport]:
 def answer_completions(records: list[Record], tokenizer) -> list[Completion]:
     """SFT targets: the ground-truth answer tokenised on its own, ended by eos as the assistant turn ends."""
     return [
-        Completion(id=r.id, prompt=r.prompt,
-                   ids=tokenizer(r.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        Completion(
+            id=r.id,
+            prompt=r.prompt,
+            ids=tokenizer(r.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id],
+        )
         for r in records
     ]
 
@@ -122,8 +129,11 @@ def supervised_dataset(
     rows = []
     for c in completions:
         if max(c.ids) >= len(tokenizer):
-            raise MixsdError(f"record {c.id!r}: token id {max(c.ids)} is outside the model's vocabulary "
-                             f"({len(tokenizer)}); were the targets made with another model?", path=report.path)
+            raise MixsdError(
+                f"record {c.id!r}: token id {max(c.ids)} is outside the model's vocabulary "
+                f"({len(tokenizer)}); were the targets made with another model?",
+                path=report.path,
+            )
         prompt = prompt_ids(tokenizer, c.prompt, system_prompt=system_prompt)
         room = max_length - len(c.ids)
         if room < 1:
@@ -142,7 +152,9 @@ def teacher_prompt_template(template: str) -> str:
     return escaped.replace("{{question}}", "{prompt}").replace("{{context}}", "{privileged_context}")
 
 
-def opsd_dataset(records: list[Record], tokenizer, template: str, max_prompt_length: int, report: DataReport) -> Dataset:
+def opsd_dataset(
+    records: list[Record], tokenizer, template: str, max_prompt_length: int, report: DataReport
+) -> Dataset:
     """SDFT rows: the naive prompt as a user turn, the fact as privileged context for the teacher.
 
     The teacher's prompt (the expert prompt, longer than the student's) must

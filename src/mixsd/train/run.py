@@ -58,8 +58,9 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
     base_path = models.resolve(config.model)
     if config.method == "opsd" and base_path.endswith(".gguf"):
         # SDFT reloads its frozen teacher from the student's directory.
-        raise MixsdError("opsd needs a model directory, not a .gguf file: use an alias or a converted directory",
-                         path=base_path)
+        raise MixsdError(
+            "opsd needs a model directory, not a .gguf file: use an alias or a converted directory", path=base_path
+        )
     model, tokenizer = models.load(config.model, dtype="float32")
     if config.method == "opsd":
         max_prompt = config.max_length - config.max_completion_length
@@ -89,14 +90,21 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Pat
         _save_model(run)
     state = run.trainer.state
     losses = [row["loss"] for row in state.log_history if "loss" in row]
-    stats = {"steps": state.global_step, "epochs": state.epoch or 0.0, "bf16": run.trainer.args.bf16,
-             "loss": losses[-1] if losses else None, "seconds": time.monotonic() - started}
+    stats = {
+        "steps": state.global_step,
+        "epochs": state.epoch or 0.0,
+        "bf16": run.trainer.args.bf16,
+        "loss": losses[-1] if losses else None,
+        "seconds": time.monotonic() - started,
+    }
     write_card(run.out, config, run.base_path, run.report, stats)
     if not config.keep_checkpoints:
         shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
     loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
-    print(f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
-          flush=True)
+    print(
+        f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
+        flush=True,
+    )
     return run.out
 
 
@@ -143,7 +151,9 @@ def _prepare_output(config: TrainConfig) -> Path:
         raise MixsdError(f"nothing to resume: no checkpoint under {checkpoints}", path=out)
     finished = (out / "config.json").is_file() or (out / "adapter_config.json").is_file()
     if not config.resume and (last or finished):
-        raise MixsdError("already holds a training run; pass --resume to continue it, or choose another --out", path=out)
+        raise MixsdError(
+            "already holds a training run; pass --resume to continue it, or choose another --out", path=out
+        )
     return out
 
 
@@ -191,14 +201,16 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
             teacher_model_kind="base",
             teacher_prompt_template=data.teacher_prompt_template(template),
         )
-        return SDFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                           peft_config=peft_config)
+        return SDFTTrainer(
+            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        )
 
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(**common, completion_only_loss=True, max_length=None)  # rows are already cut to max_length
-    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                      peft_config=peft_config)
+    return SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+    )
 
 
 def _lora_config(config: TrainConfig):
@@ -206,8 +218,15 @@ def _lora_config(config: TrainConfig):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=config.lora, lora_alpha=config.alpha, lora_dropout=0.0, target_modules="all-linear",
-                      use_rslora=config.use_rslora, use_dora=config.use_dora, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=config.lora,
+        lora_alpha=config.alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        use_rslora=config.use_rslora,
+        use_dora=config.use_dora,
+        task_type="CAUSAL_LM",
+    )
 
 
 def _save_model(run: Run) -> None:
