@@ -35,6 +35,10 @@ class EvalConfig:
     drift_items: int = setting(4, "held-out prompts per benchmark task for drift (0: skip)")
     drift_max_new_tokens: int = setting(32, "tokens the base model writes per drift prompt")
     fisher_items: int = setting(32, "held-out items for the diagonal Fisher (0: skip)")
+    general_prompts: int = setting(
+        200, "everyday prompts (TriviaQA, NQ-open, PIQA) for the leakage / collapse / changed probe (0: skip)"
+    )
+    general_max_new_tokens: int = setting(48, "tokens each model writes per everyday prompt")
     targets: str | None = setting(None, "the file the model was trained on, for its NLL under the base model")
     use_cache: bool = setting(
         True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache"

@@ -23,7 +23,7 @@ def _ratio(tuned: np.ndarray, base: np.ndarray, chance: float) -> np.ndarray:
     return np.where(denominator > 0, (tuned - chance) / safe, np.nan)
 
 
-def _interval(samples: np.ndarray) -> list[float] | None:
+def interval(samples: np.ndarray) -> list[float] | None:
     """Percentile interval of the defined bootstrap samples; None if fewer than half are defined."""
     defined = samples[~np.isnan(samples)]
     if len(defined) < len(samples) / 2:
@@ -59,11 +59,11 @@ def retention_table(tasks: dict[str, dict], *, resamples: int = 1000, seed: int 
         for key, floor in (("retention", 0.0), ("chance_corrected", chance)):
             boots[key][name] = _ratio(tuned_b, base_b, floor)
             row[key] = _point(_ratio(tuned.mean(), base.mean(), floor))
-            row[f"{key}_ci"] = _interval(boots[key][name])
+            row[f"{key}_ci"] = interval(boots[key][name])
         rows[name] = row
     mean: dict = {"tasks": len(rows)}
     for key, per_task in boots.items():
         defined = [name for name, row in rows.items() if row[key] is not None]
         mean[key] = float(np.mean([rows[name][key] for name in defined])) if defined else None
-        mean[f"{key}_ci"] = _interval(np.mean([per_task[name] for name in defined], axis=0)) if defined else None
+        mean[f"{key}_ci"] = interval(np.mean([per_task[name] for name in defined], axis=0)) if defined else None
     return {"tasks": rows, "mean": mean, "confidence": CONFIDENCE, "resamples": resamples, "seed": seed}

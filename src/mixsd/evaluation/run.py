@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mixsd import models
 from mixsd.errors import MixsdError
-from mixsd.evaluation import benchmarks, errors, facts, fisher
+from mixsd.evaluation import benchmarks, errors, facts, fisher, general
 from mixsd.evaluation.cache import cached, file_digest, model_fingerprint
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
@@ -75,6 +75,8 @@ def evaluate(config: EvalConfig) -> dict:
         result.update(run.fact_splits(fact_set))
     if suite:
         result.update(run.benchmark_suite(suite))
+    if config.general_prompts:
+        result["general"] = run.general_prompts(fact_set)
     result["analyses"] = run.analyses(fact_set)
     result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
     result["cached"] = run.from_cache
@@ -178,6 +180,41 @@ class _Run:
                 seed=config.seed,
             )
         return out
+
+    def general_prompts(self, fact_set: facts.Facts | None) -> dict:
+        """The general-prompt probe: leakage, collapse and changed answers on everyday prompts, paired."""
+        config = self.config
+        n = config.general_prompts if config.limit is None else min(config.general_prompts, config.limit)
+        prompts = general.load_prompts(n, config.seed)
+
+        def answer(model, tokenizer) -> list[str]:
+            texts = [p["prompt"] for p in prompts]
+            ids = greedy_answers(
+                model,
+                tokenizer,
+                texts,
+                max_new_tokens=config.general_max_new_tokens,
+                batch_size=config.batch_size,
+                desc="general prompts",
+            )
+            return decode(tokenizer, ids)
+
+        key = {
+            "kind": "general",
+            "n": n,
+            "seed": config.seed,
+            "max_new_tokens": config.general_max_new_tokens,
+            "batch_size": config.batch_size,
+            "dtype": config.dtype,
+            "sources": general.SOURCES,
+        }
+        answers = self._score("general", key, answer)
+        # The trained shapes: how most corpus answers open ("The answer is" for KGFact), and most targets.
+        corpus = [r.answer for r in fact_set.splits.get("train", [])] if fact_set else []
+        targets = general.trained_answers(config.targets) if config.targets else []
+        openings = {o for o in map(general.trained_opening, (corpus, targets)) if o}
+        entities = facts.injected_entities(fact_set) if fact_set else set()
+        return general.general_probe(prompts, answers, entities, openings, resamples=config.bootstrap, seed=config.seed)
 
     def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
         """Benchmark accuracy of both models on the same items, the per-item scores, and retention."""

@@ -10,11 +10,13 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
     probe_retention   {tasks: {split: Kept}, mean: Kept, confidence, resamples, seed}
     benchmarks        {task: {metric, n, chance, base, tuned}}                        accuracies
     retention         {tasks: {task: Kept + n, chance, base, tuned}, mean: Kept}      tuned / base
+    general           {n, sources, openings, leakage|collapse|changed: Paired, answers: [...]}   everyday prompts
     predictions, items  per record answers and per item benchmark scores
     analyses          {drift?, fisher?, errors?, target_nll?}
     timing_s, cached
 
-where Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} (95% bootstrap intervals).
+where Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} and Paired is
+{base, tuned, difference, difference_ci}: rates and their tuned - base difference (95% bootstrap intervals).
 Evaluation writes the file (`evaluation/run.py`); the report reads it through `EvalResult`.
 """
 
@@ -65,6 +67,7 @@ class EvalResult:
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
     retention: dict[str, Kept] = field(default_factory=dict)
     mean_retention: Kept = field(default_factory=Kept)
+    general: dict[str, Any] = field(default_factory=dict)  # the general-prompt probe (evaluation/general.py)
     analyses: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -83,6 +86,7 @@ class EvalResult:
             benchmarks={t: _view(Benchmark, v) for t, v in obj.get("benchmarks", {}).items()},
             retention={t: _view(Kept, v) for t, v in retention.get("tasks", {}).items()},
             mean_retention=_view(Kept, retention.get("mean", {})),
+            general=obj.get("general", {}),
             analyses=obj.get("analyses", {}),
         )
 

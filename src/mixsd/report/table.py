@@ -21,6 +21,11 @@ def _kept(k: Kept, corrected: bool = False) -> str:
     return _ci(k.chance_corrected, k.chance_corrected_ci) if corrected else _ci(k.retention, k.retention_ci)
 
 
+def _diff(rate: dict) -> str:
+    ci = rate["difference_ci"]
+    return f"{rate['difference']:+.3f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The compact summary that `mixsd eval` prints; eval.json has every figure."""
     view = EvalResult.from_json(result)
@@ -45,6 +50,13 @@ def format_table(result: dict[str, Any]) -> str:
             )
         mean = view.mean_retention
         lines.append(f"  {'mean':<44}   {_kept(mean):<24}{_kept(mean, corrected=True)}")
+    if view.general:
+        rates = "; ".join(
+            f"{kind} {r['tuned']:.3f} (base {r['base']:.3f}, {_diff(r)})"
+            for kind, r in view.general.items()
+            if kind in ("leakage", "collapse", "changed")
+        )
+        lines.append(f"general prompts ({view.general['n']}): {rates}")
     analyses = view.analyses
     if "drift" in analyses:
         d = analyses["drift"]
