@@ -83,3 +83,12 @@ def test_a_bad_inject_section_names_the_yaml_file(tmp_path, capsys):
     path.write_text("facts: f\nout: o\ntrain: {epochz: 2}\n")
     assert main(["inject", "--config", str(path)]) == 2
     assert capsys.readouterr().err.startswith(f"mixsd: error: {path}: unknown key 'epochz' in the train section")
+
+
+def test_help_shows_defaults_including_zeros(capsys):
+    with pytest.raises(SystemExit):
+        parse(["targets", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.3)" in text and "(default: smollm2-135m)" in text
+    assert "seeds each record's coins and samples (default: 0)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text

@@ -71,7 +71,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """`--help` with each flag's default, where it has a value worth showing."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, argparse.SUPPRESS):
+        if any(action.default is hidden for hidden in (None, False, argparse.SUPPRESS)):  # not `in`: 0 == False
             return action.help
         return super()._get_help_string(action)
 
