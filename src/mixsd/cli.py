@@ -56,6 +56,20 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(write_sweep_report(args.dir))
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from mixsd.report.paired import compare, format_comparison
+
+    paths = [Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in (args.a, args.b)]
+    for path in paths:
+        if not path.is_file():
+            raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
+    a, b = (json.loads(p.read_text()) for p in paths)
+    print(format_comparison(compare(a, b, resamples=args.bootstrap, seed=args.seed), str(paths[0]), str(paths[1])))
+
+
 def cmd_targets(args: argparse.Namespace) -> None:
     from mixsd.targets.generate import generate_targets
 
@@ -173,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("report", "report.md and plots for a sweep directory (or one run)", cmd_report)
     p.add_argument("dir")
+
+    p = command(
+        "compare", "paired differences of two runs scored on the same items (A - B, with intervals)", cmd_compare
+    )
+    p.add_argument("a", metavar="A", help="eval.json, or a run directory holding one")
+    p.add_argument("b", metavar="B", help="the run to compare against, e.g. SFT")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the intervals")
+    p.add_argument("--seed", type=int, default=0)
 
     command("targets", "generate verified MixSD targets for a corpus (resumable)", cmd_targets, TargetConfig)
     command(

@@ -1,0 +1,63 @@
+"""Paired comparisons of two runs: against a direct computation, exactly 0 for a run against itself, verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixsd.cli import main
+from mixsd.errors import MixsdError
+from mixsd.report.paired import compare, difference
+
+RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "kgfact-small-smollm2" / "runs"
+
+
+def result(train: list[bool], tuned: list[float], flags: list[bool]) -> dict:
+    return {
+        "memorisation": {"train": {}},
+        "predictions": {"train": [{"id": f"r{i}", "tuned": {"loose": x}} for i, x in enumerate(train)]},
+        "items": {"t": {"doc_ids": list(range(len(tuned))), "base": [1.0, 1.0, 0.0, 1.0], "tuned": tuned}},
+        "general": {
+            "answers": [{"prompt": f"p{i}", "tuned_leakage": f, "tuned_collapse": False} for i, f in enumerate(flags)]
+        },
+    }
+
+
+def test_difference_is_the_direct_paired_bootstrap():
+    a, b = [1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0]
+    picks = np.random.default_rng(1).integers(0, 5, size=(300, 5))
+    point, samples = difference(a, b, picks)
+    direct = [np.mean([a[i] - b[i] for i in row]) for row in picks]
+    assert point == pytest.approx(0.4) and samples == pytest.approx(direct)
+
+
+def test_a_run_against_itself_is_exactly_zero_with_no_verdict():
+    run = json.loads((RUNS / "mixsd-lam0.3-epochs8-lr0.0001" / "eval.json").read_text())
+    rows = compare(run, run, resamples=200)
+    assert {"memorisation train", "retention mean", "retention mixsd_piqa"} <= set(rows)
+    for r in rows.values():
+        assert r["difference"] == 0.0 and r["ci"] == [0.0, 0.0] and r["verdict"] == "no detectable difference"
+
+
+def test_verdicts_follow_the_interval_and_the_direction_of_better():
+    a = result([True] * 40, [1.0, 1.0, 0.0, 1.0], [False] * 40)
+    b = result([False] * 40, [0.0, 0.0, 0.0, 0.0], [True] * 40)
+    rows = compare(a, b, resamples=200)
+    assert rows["memorisation train"]["verdict"] == "A better" and rows["memorisation train"]["difference"] == 1.0
+    assert rows["retention t"]["difference"] == pytest.approx(1.0)  # (3/4 - 0) / base 3/4
+    assert rows["general leakage"]["difference"] == -1.0 and rows["general leakage"]["verdict"] == "A better"
+    assert compare(b, a, resamples=200)["general leakage"]["verdict"] == "A worse"
+
+
+def test_runs_on_other_items_are_refused_and_the_cli_prints_the_table(tmp_path, capsys):
+    a, b = result([True], [1.0, 1.0, 0.0, 1.0], [False]), result([True], [1.0, 1.0, 0.0, 1.0], [False])
+    b["items"]["t"]["doc_ids"] = [9, 8, 7, 6]
+    with pytest.raises(MixsdError, match="not scored on the same items"):
+        compare(a, b)
+    assert main(["compare", str(RUNS / "mixsd-lam0-epochs8-lr0.0001"), str(RUNS / "sft-epochs8-lr0.0001")]) == 0
+    out = capsys.readouterr().out
+    assert "retention mean" in out and "memorisation paraphrase" in out
+    assert main(["compare", str(tmp_path), str(tmp_path)]) == 2
