@@ -25,6 +25,7 @@ class Row:
     lora: int | None
     memorisation: dict[str, float]  # split -> tuned loose accuracy
     probes: dict[str, float]  # probe split -> retention (tuned / base)
+    general: dict[str, float]  # general-prompt probe: leakage / collapse / changed -> the tuned model's rate
     retention: dict[str, float]  # benchmark -> retention
     retention_ci: dict[str, list[float]]  # benchmark -> bootstrap 95% interval of the retention
     mean_retention: float | None
@@ -51,6 +52,7 @@ def _load(run: Path) -> Row:
         lora=settings.get("lora"),
         memorisation={s: v.tuned["loose"] for s, v in result.memorisation.items()},
         probes={s: v.retention for s, v in result.probe_retention.items()},
+        general={k: result.general[k]["tuned"] for k in ("leakage", "collapse", "changed") if k in result.general},
         retention={t: v.retention for t, v in result.retention.items()},
         retention_ci={t: v.retention_ci for t, v in result.retention.items() if v.retention_ci is not None},
         mean_retention=result.mean_retention.retention,

@@ -27,12 +27,14 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     )
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
+    general = [k for k in ("leakage", "collapse", "changed") if any(k in r.general for r in rows)]
     front = {r.name for r in pareto(rows)}
 
     head = (
         ["run", "method", "lam", "lr", "epochs", "lora"]
         + [f"mem {s}" for s in splits]
         + [f"{p} kept" for p in probes]
+        + [f"general {k}" for k in general]
         + [f"{t} kept" for t in tasks]
         + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"]
     )
@@ -41,7 +43,14 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         "",
         f"{len(rows)} runs. Memorisation: loose accuracy of the tuned model on each fact split. "
         "'kept' = retention, tuned / base accuracy on the same items (probes: in-context capability probes; "
-        "the rest: multiple-choice benchmarks). 'gold targets': share of MixSD targets that never "
+        "the rest: multiple-choice benchmarks). "
+        + (
+            "'general': the tuned model's rates on everyday prompts (leakage, collapse, changed answers; the "
+            "base's are in each eval.json). "
+            if general
+            else ""
+        )
+        + "'gold targets': share of MixSD targets that never "
         "verified and were replaced by the ground-truth answer. Runs on the Pareto frontier of train memorisation "
         "vs mean benchmark retention are marked *.",
         "",
@@ -60,6 +69,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             str(r.lora or ""),
         ]
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
+        cells += [_f(r.general.get(k)) for k in general]
         cells += [_f(r.retention.get(t)) for t in tasks]
         cells += [
             _f(r.mean_retention),
