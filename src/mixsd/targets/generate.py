@@ -131,7 +131,7 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
     # (Re)write the partial file with its header and the intact rows; finished rows are appended to it.
     write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *(r.to_json() for r in done.values())])
-    _decode_and_verify(todo, queue, done, model, tokenizer, config, report)
+    _decode_and_verify(todo, queue, done, partial, model, tokenizer, config, report)
     rows = [done[r.id] for r in records if r.id in done]
     write_jsonl(out, (r.to_json() for r in rows))
     partial.unlink()
@@ -170,6 +170,7 @@ def _decode_and_verify(
     todo: dict[str, Record],
     queue: deque[Job],
     done: dict[str, TargetRow],
+    partial: Path,
     model,
     tokenizer,
     config: TargetConfig,
@@ -185,7 +186,6 @@ def _decode_and_verify(
     )
     tokens = accepted = 0
     t0 = time.time()
-    partial = Path(report.out).with_name(Path(report.out).name + ".partial")
     with (
         open(partial, "a", encoding="utf-8") as sink,
         tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar,
