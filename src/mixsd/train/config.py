@@ -69,9 +69,6 @@ class TrainConfig:
         False, "mixsd/sft: no system turn in the prompts (use it when the targets were made with it)"
     )
 
-    def __post_init__(self) -> None:
-        self.validate()
-
     @property
     def learning_rate(self) -> float:
         if self.lr is not None:
@@ -85,7 +82,7 @@ class TrainConfig:
             return None
         return self.lora_alpha if self.lora_alpha is not None else 2 * self.lora
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Reject impossible settings before anything is loaded."""
         if self.method not in METHODS:
             raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
