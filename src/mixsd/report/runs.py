@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
+from mixsd.evaluation.errors import CATEGORIES
 from mixsd.evaluation.schema import EvalResult
 
 HEADLINE_MEMORISATION = 0.9
@@ -27,6 +28,7 @@ class Row:
     probes: dict[str, float]  # probe split -> retention (tuned / base)
     general: dict[str, float]  # general-prompt probe: leakage / collapse / changed -> the tuned model's rate
     retention: dict[str, float]  # benchmark -> retention
+    lost: dict[str, int]  # generative benchmark items base right, tuned wrong: category -> count, over the tasks
     retention_ci: dict[str, list[float]]  # benchmark -> bootstrap 95% interval of the retention
     mean_retention: float | None
     mean_chance_corrected: float | None
@@ -54,6 +56,9 @@ def _load(run: Path) -> Row:
         probes={s: v.retention for s, v in result.probe_retention.items()},
         general={k: result.general[k]["tuned"] for k in ("leakage", "collapse", "changed") if k in result.general},
         retention={t: v.retention for t, v in result.retention.items()},
+        lost={c: sum(e["counts"][c] for e in result.benchmark_errors.values()) for c in CATEGORIES}
+        if result.benchmark_errors
+        else {},
         retention_ci={t: v.retention_ci for t, v in result.retention.items() if v.retention_ci is not None},
         mean_retention=result.mean_retention.retention,
         mean_chance_corrected=result.mean_retention.chance_corrected,

@@ -28,6 +28,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
     general = [k for k in ("leakage", "collapse", "changed") if any(k in r.general for r in rows)]
+    lost = any(r.lost for r in rows)
     front = {r.name for r in pareto(rows)}
 
     head = (
@@ -36,6 +37,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         + [f"{p} kept" for p in probes]
         + [f"general {k}" for k in general]
         + [f"{t} kept" for t in tasks]
+        + (["lost items L/F/C/G"] if lost else [])
         + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"]
     )
     lines = [
@@ -48,6 +50,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             "'general': the tuned model's rates on everyday prompts (leakage, collapse, changed answers; the "
             "base's are in each eval.json). "
             if general
+            else ""
+        )
+        + (
+            "'lost items': generative benchmark items the base got right and the tuned model got wrong, by "
+            "why: leakage / format / collapse / genuine. "
+            if lost
             else ""
         )
         + "'gold targets': share of MixSD targets that never "
@@ -71,6 +79,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
         cells += [_f(r.general.get(k)) for k in general]
         cells += [_f(r.retention.get(t)) for t in tasks]
+        cells += ["/".join(str(n) for n in r.lost.values()) if r.lost else ""] if lost else []
         cells += [
             _f(r.mean_retention),
             _f(r.mean_chance_corrected),

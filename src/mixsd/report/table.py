@@ -26,6 +26,11 @@ def _diff(rate: dict) -> str:
     return f"{rate['difference']:+.3f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
 
 
+def _errors(breakdown: dict) -> str:
+    """ "(12): leakage 1, format 3, collapse 8, genuine 0", the categories of evaluation/errors.py."""
+    return f"({breakdown['wrong']}): " + ", ".join(f"{c} {n}" for c, n in breakdown["counts"].items())
+
+
 def format_table(result: dict[str, Any]) -> str:
     """The compact summary that `mixsd eval` prints; eval.json has every figure."""
     view = EvalResult.from_json(result)
@@ -50,6 +55,12 @@ def format_table(result: dict[str, Any]) -> str:
             )
         mean = view.mean_retention
         lines.append(f"  {'mean':<44}   {_kept(mean):<24}{_kept(mean, corrected=True)}")
+        for name, errors in view.benchmark_errors.items():
+            answered = view.benchmarks[name].answered
+            form = f"; answered in form {answered['tuned']:.2f} (base {answered['base']:.2f})" if answered else ""
+            lines.append(f"  {name}, lost items {_errors(errors)}{form}")
+        for name, why in view.skipped_tasks.items():
+            lines.append(f"  {name}: skipped, {why}")
     if view.general:
         rates = "; ".join(
             f"{kind} {r['tuned']:.3f} (base {r['base']:.3f}, {_diff(r)})"
@@ -73,8 +84,7 @@ def format_table(result: dict[str, Any]) -> str:
             f"{f['squared_distance']:.4g}; Fisher from {f['items']} items)"
         )
     for split, roles in analyses.get("errors", {}).items():
-        counts = ", ".join(f"{c} {n}" for c, n in roles["tuned"]["counts"].items())
-        lines.append(f"wrong {split} answers of the tuned model ({roles['tuned']['wrong']}): {counts}")
+        lines.append(f"wrong {split} answers of the tuned model {_errors(roles['tuned'])}")
     if "target_nll" in analyses:
         t = analyses["target_nll"]
         lines.append(
