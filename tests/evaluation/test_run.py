@@ -161,7 +161,7 @@ def test_paper_suite_base_against_itself(tiny_model_dir, tmp_path, capsys):
     """Generative tasks through the chat template: an identical base and tuned model lose no item, so there
     are no errors, and retention is exactly 1 wherever the base scores at all. Without the opt-in, the
     suite skips HumanEval and says so."""
-    config = {**SMALL, "suite": "paper", "limit": 2, "general_prompts": 0, "fisher_items": 0, "drift_items": 0}
+    config = {**SMALL, "suite": "paper", "limit": 2, "general_prompts": 0, "fisher_items": 0, "drift_items": 1}
     config["batch_size"] = 8
     result = evaluate(EvalConfig(model=tiny_model_dir, base=tiny_model_dir, out=str(tmp_path / "e.json"), **config))
     assert "mixsd_humaneval" in result["skipped_tasks"] and "--allow-code-execution" in capsys.readouterr().err
@@ -175,6 +175,7 @@ def test_paper_suite_base_against_itself(tiny_model_dir, tmp_path, capsys):
         assert errors["wrong"] == 0, name
     assert all(len(result["items"][name]["answers"]) == 2 for name in result["benchmark_errors"])
     assert "skipped, runs model-written code" in format_table(result)
+    assert result["analyses"]["drift"]["prompts"] == 1  # drift reads multiple-choice contexts only (MMLU's)
 
 
 def test_naming_a_code_task_needs_the_opt_in(tiny_model_dir, tmp_path):

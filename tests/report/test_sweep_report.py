@@ -102,8 +102,8 @@ def test_lost_benchmark_items_are_summed_by_category(sweep_dir):
     head = next(line for line in text.splitlines() if line.startswith("| run"))
     column = [c.strip() for c in head.strip("|").split("|")].index("lost items L/F/C/G")
     cells = {
-        line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")][column]
+        line.split("|")[1].strip(" *"): [c.strip() for c in line.strip("|").split("|")][column]
         for line in text.splitlines()
         if line.startswith("| ") and not line.startswith("| run")
     }
-    assert cells["sft-lr0.0001"] == "3/1/5/3" and cells["mixsd-lam0.3 *"] == ""
+    assert cells["sft-lr0.0001"] == "3/1/5/3" and cells["mixsd-lam0.3"] == ""

@@ -261,6 +261,10 @@ def score_lm(
                 samples[name] = chosen
             if chat and temperature > 0:
                 task.set_config("generation_kwargs", {"do_sample": True, "temperature": temperature}, update=True)
+        if chat and temperature > 0:
+            import torch
+
+            torch.manual_seed(seed)  # the same sampled answers for the same seed
         with _code_execution(allow_code):
             out = evaluate(
                 lm,

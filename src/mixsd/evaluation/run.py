@@ -376,7 +376,7 @@ class _Run:
     def _held_out_items(self) -> tuple[list[str], list[tuple[str, str]]]:
         """Held-out benchmark text: the first `drift_items` contexts of each task as drift prompts, and
         `fisher_items` (context, gold continuation) pairs taken round-robin over the tasks for the Fisher."""
-        scores = [s for s in self.benchmark_scores.get("base", {}).values() if s.choices]  # multiple choice
+        scores = [s for s in self.benchmark_scores.get("base", {}).values() if not s.responses]  # multiple choice
         prompts = [context for s in scores for context in s.contexts[: self.config.drift_items]]
         per_task = [s.gold_items() for s in scores]
         rounds = max(map(len, per_task), default=0)
