@@ -288,8 +288,8 @@ def score_lm(
 
 @contextmanager
 def _code_execution(allowed: bool):
-    """Lets the code tasks' scorers run the sandbox (generative.CODE_ENV) for the duration, if `allowed`."""
-    from mixsd.evaluation.generative import CODE_ENV
+    """Lets the code tasks' scorers run the sandbox (sandbox.CODE_ENV) for the duration, if `allowed`."""
+    from mixsd.evaluation.sandbox import CODE_ENV
 
     before = os.environ.pop(CODE_ENV, None)
     if allowed:

@@ -23,7 +23,6 @@ from mixsd.evaluation.errors import mentions
 
 BOX = "Put your final answer in \\boxed{}."
 LETTERS = "ABCD"
-CODE_ENV = "MIXSD_ALLOW_CODE_EXECUTION"  # set by `mixsd eval --allow-code-execution` only
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
 
 
@@ -172,7 +171,7 @@ def mbpp_program(doc: dict, code: str) -> str:
 
 
 def _process_code(answer: str, program) -> dict[str, float]:
-    from mixsd.evaluation.sandbox import passes
+    from mixsd.evaluation.sandbox import CODE_ENV, passes
 
     code = code_block(answer)
     if code is None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 
+CODE_ENV = "MIXSD_ALLOW_CODE_EXECUTION"  # set while `mixsd eval --allow-code-execution` scores code tasks
 TIMEOUT_S = 10.0
 MEMORY_BYTES = 1 << 30
 FILE_BYTES = 16 << 20
