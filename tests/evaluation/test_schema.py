@@ -30,3 +30,14 @@ def test_a_newer_schema_is_refused_with_the_file():
     with pytest.raises(MixsdError, match=f"x/eval.json: eval.json schema {SCHEMA_VERSION + 1} is newer"):
         EvalResult.from_json({"schema": SCHEMA_VERSION + 1}, "x/eval.json")
     assert EvalResult.from_json({}) == EvalResult()
+
+
+GENERATIVE = sorted((RESULTS / "generative-retention-kgfact-small").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", GENERATIVE, ids=lambda p: p.stem)
+def test_committed_generative_results_keep_their_error_categories(path):
+    obj = json.loads(path.read_text())
+    view = EvalResult.from_json(obj)
+    assert view.benchmark_errors == obj["benchmark_errors"] and set(view.benchmark_errors) <= set(view.benchmarks)
+    assert all(view.benchmarks[task].answered is not None for task in view.benchmark_errors)
