@@ -93,6 +93,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from mixsd.report.table import format_table
 
     config = from_args(EvalConfig, args)
+    if config.checkpoints:
+        from mixsd.evaluation.trajectory import evaluate_checkpoints
+        from mixsd.report.table import format_trajectory
+
+        print(format_trajectory(evaluate_checkpoints(config)))
+        print(f"one eval.json per checkpoint, and the trajectory: {config.checkpoints}/trajectory.json")
+        return
     print(format_table(evaluate(config)))
     print(f"every figure, the predictions and the command: {config.out}")
 

@@ -161,3 +161,16 @@ def list_models() -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def save_into(model, tokenizer, dest: Path) -> None:
+    """Save weights and tokenizer into `dest`, each file written aside and renamed into place."""
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=dest))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for path in tmp.iterdir():
+            os.replace(path, dest / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

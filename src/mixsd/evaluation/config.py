@@ -10,7 +10,15 @@ from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
 
 @dataclass
 class EvalConfig:
-    model: str = setting(help="the tuned model: alias, directory, .gguf file or hub id")
+    model: str | None = setting(None, "the tuned model: alias, directory, .gguf file or hub id")
+    checkpoints: str | None = setting(
+        None,
+        "instead of --model: a `mixsd train --save-every-epoch` directory; scores every epoch snapshot "
+        "(RUN/evals/*/eval.json) and writes RUN/trajectory.json",
+    )
+    select: str = setting(
+        "auto", "with --checkpoints, the reported point: first_peak, last, or auto (SFT first peak, MixSD/OPSD last)"
+    )
     base: str = setting(DEFAULT_MODEL, "the model it was tuned from (its results are cached)")
     facts: str | None = setting(
         None, "facts directory (mixsd data kgfact|kgfunc|mquake) or one JSONL file (the train split)"
@@ -52,6 +60,10 @@ class EvalConfig:
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
 
     def __post_init__(self) -> None:
+        if (self.model is None) == (self.checkpoints is None):
+            raise MixsdError("give the tuned model (--model) or a run's snapshots (--checkpoints), one of them")
+        if self.select not in ("auto", "first_peak", "last"):
+            raise MixsdError(f"--select must be auto, first_peak or last, got {self.select!r}")
         if self.temperature < 0:
             raise MixsdError(f"--temperature must be 0 (greedy) or more, got {self.temperature}")
 

@@ -94,3 +94,22 @@ def format_table(result: dict[str, Any]) -> str:
             + ")"
         )
     return "\n".join(lines)
+
+
+def format_trajectory(trajectory: dict) -> str:
+    """One line per checkpoint: train memorisation, mean retention, general leakage and collapse; * = selected."""
+    points, chosen = trajectory["points"], trajectory["selected"]
+    lines = [
+        f"{trajectory['method']} run, selected by {trajectory['rule']}: {points[chosen]['checkpoint']}",
+        f"{'checkpoint':<14}{'epoch':>6}{'train mem.':>12}{'mean kept':>11}{'leakage':>9}{'collapse':>10}",
+    ]
+    for i, p in enumerate(points):
+        general = [p["general"].get(k) for k in ("leakage", "collapse")]
+        cells = [
+            "n/a" if c is None else f"{c:.3f}" for c in (p["memorisation"].get("train"), p["mean_retention"], *general)
+        ]
+        mark = " *" if i == chosen else ""
+        lines.append(
+            f"{p['checkpoint']:<14}{p['epoch']:>6.0f}{cells[0]:>12}{cells[1]:>11}{cells[2]:>9}{cells[3]:>10}{mark}"
+        )
+    return "\n".join(lines)

@@ -1,14 +1,17 @@
-"""Trainer callbacks: a loss log on disk and a progress bar with loss and tokens/s."""
+"""Trainer callbacks: a loss log on disk, a progress bar with loss and tokens/s, and per-epoch snapshots."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from mixsd.io import dumps_line, read_jsonl, write_jsonl
+from mixsd.io import dumps_line, read_jsonl, write_json, write_jsonl
+from mixsd.models import save_into
 
 
 class TrainLog(TrainerCallback):
@@ -65,3 +68,23 @@ class ProgressBar(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.bar.close()
+
+
+class EpochSnapshots(TrainerCallback):
+    """Keep the model after every epoch in ROOT/epoch-001, ... (weights and tokenizer, no optimiser state), with the
+    run's settings in ROOT/train.json: the trajectory that `mixsd eval --checkpoints` scores."""
+
+    def __init__(self, root: str | Path, tokenizer, config):
+        self.root, self.tokenizer, self.config = Path(root), tokenizer, config
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        write_json(self.root / "train.json", asdict(self.config))
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        dest = self.root / f"epoch-{round(state.epoch):03d}"
+        tmp = dest.with_name(f".{dest.name}")
+        save_into(model, self.tokenizer, tmp)
+        write_json(tmp / "state.json", {"epoch": state.epoch, "step": state.global_step})
+        if dest.exists():  # a resumed run passing this epoch again
+            shutil.rmtree(dest)
+        tmp.replace(dest)

@@ -56,6 +56,9 @@ class TrainConfig:
     save_steps: int = setting(100, "checkpoint every N steps under OUT/checkpoints (0: never)")
     resume: bool = setting(False, "continue from the last checkpoint in OUT")
     keep_checkpoints: bool = setting(False, "keep OUT/checkpoints after success")
+    save_every_epoch: bool = setting(
+        False, "keep the model after every epoch (weights, tokenizer) in OUT/epochs, for `mixsd eval --checkpoints OUT`"
+    )
     # On-policy self-distillation (method `opsd`), see METHOD.md section 4.
     kl: Divergence = setting("forward", "opsd: divergence direction")
     top_k: int = setting(64, "opsd: tokens the divergence is taken over (the paper: the teacher's top 64)")
@@ -107,6 +110,8 @@ class TrainConfig:
                 raise MixsdError(f"{name} must be positive, got {value}")
         if self.save_steps < 0:
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
+        if self.save_every_epoch and self.lora is not None:
+            raise MixsdError("--save-every-epoch keeps full models; with --lora it is not supported yet")
         if self.lora is None and (self.save_adapter or self.use_dora or self.use_rslora or self.lora_alpha):
             raise MixsdError("--save-adapter, --dora, --rslora and --lora-alpha need --lora R")
         if self.no_system_prompt and self.method == "opsd":

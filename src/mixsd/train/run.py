@@ -7,7 +7,6 @@ teacher is the base model shown the fact through our expert prompt.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -25,11 +24,12 @@ from mixsd import models
 from mixsd.errors import MixsdError
 from mixsd.targets.prompts import load_template
 from mixsd.train import data
-from mixsd.train.callbacks import ProgressBar, TrainLog
+from mixsd.train.callbacks import EpochSnapshots, ProgressBar, TrainLog
 from mixsd.train.card import write_card
 from mixsd.train.config import KL_ALPHA, TrainConfig
 
 CHECKPOINTS = "checkpoints"
+EPOCHS = "epochs"  # --save-every-epoch: OUT/epochs/epoch-001, ... and the run's settings (train.json)
 LOG = "train_log.jsonl"
 
 
@@ -74,7 +74,8 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
 
     trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
     trainer.remove_callback(PrinterCallback)
-    for callback in (TrainLog(out / LOG), ProgressBar(), *callbacks):
+    snapshots = [EpochSnapshots(out / EPOCHS, tokenizer, config)] if config.save_every_epoch else []
+    for callback in (TrainLog(out / LOG), ProgressBar(), *snapshots, *callbacks):
         trainer.add_callback(callback)
     return Run(config=config, out=out, base_path=base_path, tokenizer=tokenizer, report=report, trainer=trainer)
 
@@ -230,15 +231,8 @@ def _lora_config(config: TrainConfig):
 
 
 def _save_model(run: Run) -> None:
-    """Save weights (LoRA merged unless `save_adapter`) and tokenizer into OUT, each file renamed into place."""
+    """Save weights (LoRA merged unless `save_adapter`) and tokenizer into OUT."""
     model = run.trainer.model
     if run.config.lora is not None and not run.config.save_adapter:
         model = model.merge_and_unload()
-    tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=run.out))
-    try:
-        model.save_pretrained(tmp)
-        run.tokenizer.save_pretrained(tmp)
-        for path in tmp.iterdir():
-            os.replace(path, run.out / path.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    models.save_into(model, run.tokenizer, run.out)

@@ -1,0 +1,85 @@
+"""`mixsd eval --checkpoints RUN`: score every epoch snapshot of a training run and pick the reported point.
+
+The paper does not report a run by its last model alone. It scores checkpoints along training and reports SFT at
+its *first peak* (the first checkpoint where train accuracy reaches a new maximum and the next checkpoint is no
+higher), MixSD and OPSD at their last checkpoint. Snapshots come from `mixsd train --save-every-epoch`
+(RUN/epochs/epoch-NNN); each gets its own eval.json under RUN/evals/, with the base model's results from the
+cache after the first, and RUN/trajectory.json lists the points and the selected one. Finished points are
+read back, not scored again, so an interrupted call resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from mixsd.errors import MixsdError
+from mixsd.evaluation.config import EvalConfig
+from mixsd.io import write_json
+
+RULES = ("first_peak", "last")
+PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last"}
+
+
+def first_peak(values: list[float]) -> int:
+    """Index of the first value that is a new maximum and is not exceeded by the next one (or is the last)."""
+    if not values:
+        raise ValueError("first_peak needs at least one value")
+    best = float("-inf")
+    for i, value in enumerate(values):
+        if value > best:
+            best = value
+            if i + 1 == len(values) or values[i + 1] <= value:
+                return i
+    raise AssertionError("unreachable: the first maximum always qualifies")
+
+
+def select(values: list[float], rule: str) -> int:
+    if rule == "first_peak":
+        return first_peak(values)
+    if rule == "last":
+        return len(values) - 1
+    raise MixsdError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)} or auto")
+
+
+def _point(name: str, snapshot: Path, result: dict) -> dict:
+    state = json.loads((snapshot / "state.json").read_text())
+    match = result.get("facts", {}).get("headline_match", "loose")
+    general = result.get("general", {})
+    return {
+        "checkpoint": name,
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "memorisation": {s: v["tuned"][match] for s, v in result.get("memorisation", {}).items()},
+        "mean_retention": result.get("retention", {}).get("mean", {}).get("retention"),
+        "general": {k: general[k]["tuned"] for k in ("leakage", "collapse") if k in general},
+        "eval": f"evals/{name}/eval.json",
+    }
+
+
+def evaluate_checkpoints(config: EvalConfig) -> dict:
+    """Score each snapshot of `config.checkpoints`, write RUN/trajectory.json and return it."""
+    from mixsd.evaluation.run import evaluate
+
+    run = Path(config.checkpoints)
+    snapshots = sorted((run / "epochs").glob("epoch-*"))
+    if not snapshots:
+        raise MixsdError("no epoch snapshots under epochs/ (train with --save-every-epoch)", path=run)
+    if not config.facts:
+        raise MixsdError("--checkpoints needs --facts: the selection reads train memorisation")
+    method = json.loads((run / "epochs" / "train.json").read_text())["method"]
+    rule = PAPER_RULE.get(method, "last") if config.select == "auto" else config.select
+    points = []
+    for i, snapshot in enumerate(snapshots, 1):
+        out = run / "evals" / snapshot.name / "eval.json"
+        if out.is_file():
+            result = json.loads(out.read_text())
+        else:
+            print(f"mixsd eval: checkpoint {i}/{len(snapshots)}: {snapshot.name}", flush=True)
+            result = evaluate(replace(config, model=str(snapshot), checkpoints=None, out=str(out)))
+        points.append(_point(snapshot.name, snapshot, result))
+    chosen = select([p["memorisation"].get("train", 0.0) for p in points], rule)
+    trajectory = {"run": str(run), "method": method, "rule": rule, "selected": chosen, "points": points}
+    write_json(run / "trajectory.json", trajectory)
+    return trajectory
