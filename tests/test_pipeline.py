@@ -148,3 +148,16 @@ def test_cli_inject_with_bad_yaml_exits_2(tmp_path, capsys):
     assert main(["inject", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "run.yaml" in err and "\n" not in err
+
+
+def test_inject_with_a_snapshot_per_epoch_reports_the_selected_point(tiny_model_dir, facts, tmp_path):
+    train = FAST["train"] | {"epochs": 2, "save_every_epoch": True}
+    stages = FAST | {"train": train}
+    config = InjectConfig(facts=str(facts), out=str(tmp_path / "run"), model=tiny_model_dir, **stages)
+    result = inject(config)
+    trajectory = json.loads((tmp_path / "run" / "model" / "trajectory.json").read_text())
+    assert trajectory["rule"] == "last"
+    assert [p["checkpoint"] for p in trajectory["points"]] == ["epoch-001", "epoch-002"]
+    assert result["trajectory"] == {"rule": "last", "checkpoint": "epoch-002", "epoch": 2.0}
+    selected = json.loads((tmp_path / "run" / "model" / "evals" / "epoch-002" / "eval.json").read_text())
+    assert result["memorisation"] == selected["memorisation"]

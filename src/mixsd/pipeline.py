@@ -15,7 +15,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,8 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
             targets=str(data),
             **config.eval,
         )  # its NLL under the base: MixSD targets or SFT's y*
-        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", lambda: evaluate(ecfg)
+        run = (lambda: _evaluate_trajectory(ecfg, model_dir)) if config.train.get("save_every_epoch") else None
+        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", run or (lambda: evaluate(ecfg))
 
     table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
     plan = [name for name, _ in table] + ["report"]
@@ -222,3 +223,15 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
     write_run_report(out)
     print(f"report: {out / 'report.md'}")
     return result
+
+
+def _evaluate_trajectory(config: EvalConfig, model_dir: Path) -> None:
+    """Score every epoch snapshot (MODEL/trajectory.json) and make the selected point the run's eval.json, as the
+    paper reports a run: SFT at its first peak, MixSD and OPSD at their last checkpoint."""
+    from mixsd.evaluation.trajectory import evaluate_checkpoints
+
+    trajectory = evaluate_checkpoints(replace(config, model=None, checkpoints=str(model_dir)))
+    point = trajectory["points"][trajectory["selected"]]
+    result = json.loads((model_dir / point["eval"]).read_text())
+    result["trajectory"] = {"rule": trajectory["rule"], "checkpoint": point["checkpoint"], "epoch": point["epoch"]}
+    write_json(config.out, result)

@@ -15,6 +15,7 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
     general           {n, sources, openings, leakage|collapse|changed: Paired, answers: [...]}   everyday prompts
     predictions, items  per record answers and per item benchmark scores
     analyses          {drift?, fisher?, errors?, target_nll?}
+    trajectory        {rule, checkpoint, epoch}: `inject` with snapshots reports this selected checkpoint
     timing_s, cached
 
 where Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} and Paired is
