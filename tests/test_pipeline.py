@@ -161,3 +161,5 @@ def test_inject_with_a_snapshot_per_epoch_reports_the_selected_point(tiny_model_
     assert result["trajectory"] == {"rule": "last", "checkpoint": "epoch-002", "epoch": 2.0}
     selected = json.loads((tmp_path / "run" / "model" / "evals" / "epoch-002" / "eval.json").read_text())
     assert result["memorisation"] == selected["memorisation"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "- reported point: epoch-002 (epoch 2, rule last; model/trajectory.json)" in report

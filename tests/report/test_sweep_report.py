@@ -90,13 +90,14 @@ def test_nothing_to_report_is_a_clear_error(tmp_path):
         write_sweep_report(tmp_path)
 
 
-def test_lost_benchmark_items_are_summed_by_category(sweep_dir):
+def test_lost_items_and_reported_points(sweep_dir):
     path = sweep_dir / "runs" / "sft-lr0.0001" / "eval.json"
     result = json.loads(path.read_text())
     result["benchmark_errors"] = {
         "mixsd_gsm8k": {"counts": {"leakage": 2, "format": 1, "collapse": 5, "genuine": 0}},
         "mixsd_triviaqa": {"counts": {"leakage": 1, "format": 0, "collapse": 0, "genuine": 3}},
     }
+    result["trajectory"] = {"rule": "first_peak", "checkpoint": "epoch-003", "epoch": 3.0}
     path.write_text(json.dumps(result))
     text = write_sweep_report(sweep_dir).read_text()
     head = next(line for line in text.splitlines() if line.startswith("| run"))
@@ -107,3 +108,7 @@ def test_lost_benchmark_items_are_summed_by_category(sweep_dir):
         if line.startswith("| ") and not line.startswith("| run")
     }
     assert cells["sft-lr0.0001"] == "3/1/5/3" and cells["mixsd-lam0.3"] == ""
+    sft = next(line for line in text.splitlines() if line.startswith("| sft-lr0.0001"))
+    assert "| first_peak: epoch 3 |" in sft and "reported point" in head
+    mixsd = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))
+    assert "| final |" in mixsd

@@ -73,6 +73,7 @@ class EvalResult:
     mean_retention: Kept = field(default_factory=Kept)
     benchmark_errors: dict[str, dict] = field(default_factory=dict)
     skipped_tasks: dict[str, str] = field(default_factory=dict)
+    trajectory: dict[str, Any] = field(default_factory=dict)  # the selected checkpoint, when inject scored several
     general: dict[str, Any] = field(default_factory=dict)  # the general-prompt probe (evaluation/general.py)
     analyses: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +95,7 @@ class EvalResult:
             mean_retention=_view(Kept, retention.get("mean", {})),
             benchmark_errors=obj.get("benchmark_errors", {}),
             skipped_tasks=obj.get("skipped_tasks", {}),
+            trajectory=obj.get("trajectory", {}),
             general=obj.get("general", {}),
             analyses=obj.get("analyses", {}),
         )

@@ -36,6 +36,7 @@ class Row:
     gold_share: float | None  # share of MixSD targets that never verified and fell back to the gold answer
     fisher: float | None
     seconds: float
+    point: str = ""  # the reported checkpoint of a trajectory, e.g. "first_peak: epoch 3" ("": the final model)
 
 
 def _load(run: Path) -> Row:
@@ -66,6 +67,7 @@ def _load(run: Path) -> Row:
         fisher=result.analyses.get("fisher", {}).get("fisher_weighted"),
         gold_share=nll["gold_fallback"] / nll["records"] if mixsd and "gold_fallback" in nll else None,
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
+        point=f"{result.trajectory['rule']}: epoch {result.trajectory['epoch']:g}" if result.trajectory else "",
     )
 
 

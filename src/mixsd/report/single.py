@@ -30,6 +30,10 @@ def write_run_report(run_dir: str | Path) -> Path:
         for stage in ("targets", "train", "eval"):
             if settings.get(stage):
                 lines.append(f"- {stage} settings: `{json.dumps(settings[stage], sort_keys=True)}`")
+    if "trajectory" in result:
+        t = result["trajectory"]
+        where = f"epoch {t['epoch']:g}, rule {t['rule']}; model/trajectory.json"
+        lines.append(f"- reported point: {t['checkpoint']} ({where})")
     if stages:
         lines.append("- stage times: " + ", ".join(f"{name} {s['seconds']:.0f} s" for name, s in stages.items()))
     lines += [

@@ -29,10 +29,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     tasks = sorted({t for r in rows for t in r.retention})
     general = [k for k in ("leakage", "collapse", "changed") if any(k in r.general for r in rows)]
     lost = any(r.lost for r in rows)
+    points = any(r.point for r in rows)
     front = {r.name for r in pareto(rows)}
 
     head = (
         ["run", "method", "lam", "lr", "epochs", "lora"]
+        + (["reported point"] if points else [])
         + [f"mem {s}" for s in splits]
         + [f"{p} kept" for p in probes]
         + [f"general {k}" for k in general]
@@ -58,6 +60,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             if lost
             else ""
         )
+        + (
+            "'reported point': the checkpoint each run is reported at (the paper's rule: SFT at its first peak of "
+            "train memorisation, MixSD and OPSD at the last; 'final': the model after training). "
+            if points
+            else ""
+        )
         + "'gold targets': share of MixSD targets that never "
         "verified and were replaced by the ground-truth answer. Runs on the Pareto frontier of train memorisation "
         "vs mean benchmark retention are marked *.",
@@ -76,6 +84,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             f"{r.epochs:g}" if r.epochs else "default",
             str(r.lora or ""),
         ]
+        cells += [r.point or "final"] if points else []
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
         cells += [_f(r.general.get(k)) for k in general]
         cells += [_f(r.retention.get(t)) for t in tasks]
