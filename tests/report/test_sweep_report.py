@@ -112,3 +112,18 @@ def test_lost_items_and_reported_points(sweep_dir):
     assert "| first_peak: epoch 3 |" in sft and "reported point" in head
     mixsd = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))
     assert "| final |" in mixsd
+
+
+def test_headline_runs_are_paired_against_sft(sweep_dir):
+    answers = {"sft-lr0.0001": [1, 1, 1, 0, 1, 1], "mixsd-lam0.3": [1, 0, 1, 0, 0, 1]}
+    for name, loose in answers.items():
+        path = sweep_dir / "runs" / name / "eval.json"
+        result = json.loads(path.read_text())
+        result["predictions"] = {"train": [{"id": f"f{i}", "tuned": {"loose": x}} for i, x in enumerate(loose)]}
+        path.write_text(json.dumps(result))
+    text = write_sweep_report(sweep_dir).read_text()
+    assert "## Paired against SFT (`sft-lr0.0001`)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3 | memorisation train"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "6" and cells[3] == f"{(3 - 5) / 6:+.3f}"  # paired over the same six questions
+    assert cells[5].startswith(("A worse", "no detectable difference"))

@@ -91,11 +91,13 @@ def format_comparison(rows: dict[str, dict[str, Any]], a: str, b: str) -> str:
         f"{'figure':<32}{'n':>6}  {'A - B':>8}  {'interval':<18}  verdict (smallest detectable difference)",
     ]
     for name, r in rows.items():
-        ci = "n/a" if r["ci"] is None else f"[{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]"
-        size = (
-            ""
-            if r["detectable"] is None or r["verdict"] != "no detectable difference"
-            else f" (±{r['detectable']:.3f})"
-        )
-        lines.append(f"{name:<32}{r['n']:>6}  {r['difference']:>+8.3f}  {ci:<18}  {r['verdict']}{size}")
+        ci, verdict = describe(r)
+        lines.append(f"{name:<32}{r['n']:>6}  {r['difference']:>+8.3f}  {ci:<18}  {verdict}")
     return "\n".join(lines)
+
+
+def describe(row: dict[str, Any]) -> tuple[str, str]:
+    """(interval, verdict) as text; a verdict of no difference carries the smallest detectable one: "(±0.080)"."""
+    ci = "n/a" if row["ci"] is None else f"[{row['ci'][0]:+.3f}, {row['ci'][1]:+.3f}]"
+    undecided = row["detectable"] is not None and row["verdict"] == "no detectable difference"
+    return ci, row["verdict"] + (f" (±{row['detectable']:.3f})" if undecided else "")
