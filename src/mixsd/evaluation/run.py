@@ -13,6 +13,7 @@ import shlex
 import sys
 import time
 from dataclasses import asdict
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def evaluate(config: EvalConfig) -> dict:
             f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
         )
 
-    run = _Run(config, fingerprints, loaded)
+    run = _Run(config, fingerprints, loaded, fact_set)
     result: dict = {
         "schema": SCHEMA_VERSION,
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -77,11 +78,11 @@ def evaluate(config: EvalConfig) -> dict:
     if fact_set:
         result.update(run.fact_splits(fact_set))
     if suite:
-        result.update(run.benchmark_suite(suite, fact_set))
+        result.update(run.benchmark_suite(suite))
     if skipped:
         result["skipped_tasks"] = skipped
     if config.general_prompts:
-        result["general"] = run.general_prompts(fact_set)
+        result["general"] = run.general_prompts()
     result["analyses"] = run.analyses(fact_set)
     result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
     result["cached"] = run.from_cache
@@ -109,8 +110,10 @@ def _without_code_tasks(suite: dict[str, int | None], config: EvalConfig) -> dic
 class _Run:
     """The stages of one evaluation, sharing the loaded models, the timings and the cache hits."""
 
-    def __init__(self, config: EvalConfig, fingerprints: dict[str, str], loaded: dict[str, tuple]):
-        self.config, self.fingerprints, self.loaded = config, fingerprints, loaded
+    def __init__(
+        self, config: EvalConfig, fingerprints: dict[str, str], loaded: dict[str, tuple], fact_set: facts.Facts | None
+    ):
+        self.config, self.fingerprints, self.loaded, self.fact_set = config, fingerprints, loaded, fact_set
         self.same = fingerprints["base"] == fingerprints["tuned"]
         self.timing: dict[str, float] = {}
         self.from_cache: dict[str, bool] = {}
@@ -203,7 +206,7 @@ class _Run:
             )
         return out
 
-    def general_prompts(self, fact_set: facts.Facts | None) -> dict:
+    def general_prompts(self) -> dict:
         """The general-prompt probe: leakage, collapse and changed answers on everyday prompts, paired."""
         config = self.config
         n = config.general_prompts if config.limit is None else min(config.general_prompts, config.limit)
@@ -231,10 +234,10 @@ class _Run:
             "sources": general.SOURCES,
         }
         answers = self._score("general", key, answer)
-        entities, openings = self.trained_shape(fact_set)
+        entities, openings = self.trained_shape
         return general.general_probe(prompts, answers, entities, openings, resamples=config.bootstrap, seed=config.seed)
 
-    def benchmark_suite(self, suite: dict[str, int | None], fact_set: facts.Facts | None) -> dict:
+    def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
         """Benchmark accuracy of both models on the same items, the per-item scores, retention, and on the
         generative tasks how the items the base model got right and the tuned model got wrong went wrong."""
         config = self.config
@@ -266,7 +269,7 @@ class _Run:
             for role, raw in self._score("benchmarks", key, score).items()
         }
         base, tuned = self.benchmark_scores["base"], self.benchmark_scores["tuned"]
-        entities, openings = self.trained_shape(fact_set)
+        entities, openings = self.trained_shape
         out = {
             "benchmarks": {
                 name: {
@@ -311,9 +314,11 @@ class _Run:
             }
         return out
 
-    def trained_shape(self, fact_set: facts.Facts | None) -> tuple[set[str], frozenset[str]]:
+    @cached_property
+    def trained_shape(self) -> tuple[set[str], frozenset[str]]:
         """The injected entities, and the trained answer openings: how most corpus answers (and most training
-        targets) begin, "The answer is" for KGFact."""
+        targets) begin, "The answer is" for KGFact. Worked out once, for the general probe and the benchmarks."""
+        fact_set = self.fact_set
         corpus = [r.answer for r in fact_set.splits.get("train", [])] if fact_set else []
         targets = general.trained_answers(self.config.targets) if self.config.targets else []
         openings = frozenset(o for o in map(general.trained_opening, (corpus, targets)) if o)
@@ -342,7 +347,7 @@ class _Run:
             out["fisher"] = {"items": len(fisher_items), **fisher.displacement(weights, base, tuned)}
             self.timing["fisher"] = round(time.time() - t0, 1)
         if self.probe_answers:
-            entities = facts.injected_entities(fact_set)
+            entities, _ = self.trained_shape
             out["errors"] = {
                 split: {
                     role: errors.breakdown(
