@@ -36,6 +36,12 @@ def make_jobs(tokenizer, facts=FACTS, max_new_tokens=None) -> list[Job]:
     ]
 
 
+@pytest.fixture(params=["eager", "static"])
+def decode(request) -> str:
+    """Both storage paths must pass the same oracles: the static one is checked against them, not only the eager."""
+    return request.param
+
+
 def decode_all(model, tokenizer, jobs, **config) -> dict:
     decoder = MixedDecoder(model, DecodeConfig(**config), stop_ids(tokenizer, model))
     return {r.job.key: r for r in decoder.run(deque(jobs))}
@@ -56,9 +62,9 @@ def greedy(model, tokenizer, ids: list[int], n: int) -> list[int]:
 
 
 @pytest.mark.parametrize(("lam", "side"), [(0.0, "expert_ids"), (1.0, "naive_ids")])
-def test_pure_conditionals_equal_greedy_generate(tiny_model, tokenizer, lam, side):
+def test_pure_conditionals_equal_greedy_generate(tiny_model, tokenizer, lam, side, decode):
     jobs = make_jobs(tokenizer)
-    results = decode_all(tiny_model, tokenizer, jobs, lam=lam, max_new_tokens=20, batch_size=2)
+    results = decode_all(tiny_model, tokenizer, jobs, lam=lam, max_new_tokens=20, batch_size=2, decode=decode)
     for job in jobs:
         assert results[job.key].token_ids == greedy(tiny_model, tokenizer, getattr(job, side), 20)
         assert all(results[job.key].from_naive) == (lam == 1.0)
@@ -75,9 +81,11 @@ def test_pure_conditionals_equal_greedy_generate_real_model(smol, lam, side):
 
 
 @pytest.mark.parametrize(("lam", "temperature"), [(0.3, 0.0), (0.5, 0.0), (0.3, 0.9), (0.7, 1.3)])
-def test_mixed_tokens_equal_reencoding_oracle(tiny_model, tokenizer, lam, temperature):
+def test_mixed_tokens_equal_reencoding_oracle(tiny_model, tokenizer, lam, temperature, decode):
     jobs = make_jobs(tokenizer)
-    config = DecodeConfig(lam=lam, temperature=temperature, top_k=16, max_new_tokens=16, batch_size=3, seed=7)
+    config = DecodeConfig(
+        lam=lam, temperature=temperature, top_k=16, max_new_tokens=16, batch_size=3, seed=7, decode=decode
+    )
     results = decode_all(tiny_model, tokenizer, jobs, **vars(config))
     stops = stop_ids(tokenizer, tiny_model)
     for job in jobs:
@@ -107,19 +115,20 @@ def test_step_logits_equal_from_scratch_forward(tiny_model, tokenizer, monkeypat
             torch.testing.assert_close(seen[step][row], direct, atol=1e-4, rtol=1e-4)
 
 
-def test_batch_size_and_order_do_not_change_targets(tiny_model, tokenizer):
+def test_batch_size_and_order_do_not_change_targets(tiny_model, tokenizer, decode):
     jobs = make_jobs(tokenizer)
-    config = dict(lam=0.3, temperature=0.8, top_k=20, max_new_tokens=14, seed=3)
+    config = dict(lam=0.3, temperature=0.8, top_k=20, max_new_tokens=14, seed=3, decode=decode)
     one = decode_all(tiny_model, tokenizer, jobs, batch_size=1, **config)
     many = decode_all(tiny_model, tokenizer, list(reversed(jobs)), batch_size=16, **config)
     assert {k: r.token_ids for k, r in one.items()} == {k: r.token_ids for k, r in many.items()}
 
 
-def test_rows_finish_independently_and_slots_refill(tiny_model, tokenizer):
+def test_rows_finish_independently_and_slots_refill(tiny_model, tokenizer, decode):
     jobs = [Job(j.key, j.naive_ids, j.expert_ids, max_new_tokens=3 + 2 * i) for i, j in enumerate(make_jobs(tokenizer))]
-    order = [r.job.key for r in MixedDecoder(tiny_model, DecodeConfig(lam=0.5, batch_size=2), set()).run(deque(jobs))]
+    decoder = MixedDecoder(tiny_model, DecodeConfig(lam=0.5, batch_size=2, decode=decode), set())
+    order = [r.job.key for r in decoder.run(deque(jobs))]
     assert sorted(order) == sorted(j.key for j in jobs)
-    results = decode_all(tiny_model, tokenizer, jobs, lam=0.5, batch_size=2)
+    results = decode_all(tiny_model, tokenizer, jobs, lam=0.5, batch_size=2, decode=decode)
     assert [len(results[j.key].token_ids) for j in jobs] == [3, 5, 7, 9, 11]
     assert all(r.finish_reason == "length" for r in results.values())
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
+from mixsd.errors import MixsdError
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -42,6 +44,7 @@ class DecodeConfig:
     max_new_tokens: int = 256
     batch_size: int = 16  # records decoded together (2 cache rows each)
     seed: int = 0
+    decode: str = "auto"  # eager (dynamic cache) | static (fixed slots, compiled on CUDA) | auto: static on CUDA
 
 
 @dataclass
@@ -152,15 +155,30 @@ class _Live:
 
 
 class MixedDecoder:
-    """Runs `Job`s through the mixed decoding loop; see the module docstring."""
+    """Runs `Job`s through the mixed decoding loop; see the module docstring.
+
+    A record holds two cache rows (naive, expert), or one when `lam` is 0 or 1 and only one conditional is ever
+    picked: greedy generation is this loop at lam 1. Where the rows live is the batch's business: `EagerBatch`
+    (a dynamic cache that grows and shrinks, the reference) or `StaticBatch` (fixed slots, one compiled step).
+    """
 
     def __init__(self, model, config: DecodeConfig, stop_ids: set[int]):
         self.config, self.stop_ids = config, stop_ids
         self.body = model.base_model  # the transformer without the vocabulary projection
         self.head = model.get_output_embeddings()
+        self.model = model
         self.device = next(model.parameters()).device
+        self.width = 1 if config.lam in (0.0, 1.0) else 2
+        self.static = config.decode == "static" or (config.decode == "auto" and self.device.type == "cuda")
+        if self.static:
+            from mixsd.targets.static import unsupported
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, rows: Rows | None):
+            reason = unsupported(model)
+            if reason and config.decode == "static":
+                raise MixsdError(f"--decode static cannot run this model: {reason}")
+            self.static = reason is None
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, rows: Rows | None):
         """Encode `ids` after `rows` (or from scratch); returns the grown rows and each row's last hidden state."""
         cache = rows.cache if rows is not None else DynamicCache()
         full_mask = mask if rows is None else torch.cat([rows.mask, mask], 1)
@@ -177,10 +195,18 @@ class MixedDecoder:
             mask[i, width - len(s) :] = 1
         start = rows.next_pos.cpu() if rows is not None else torch.zeros(len(seqs), dtype=torch.long)
         positions = (start[:, None] + mask.cumsum(1) - 1).clamp_min(0)
-        return self._forward(ids.to(self.device), mask.to(self.device), positions.to(self.device), rows)
+        return self.forward(ids.to(self.device), mask.to(self.device), positions.to(self.device), rows)
 
-    def _prefill(self, jobs: list[Job]) -> tuple[Rows, torch.Tensor]:
-        """Encode new records' prompts; rows come out interleaved (naive 0, expert 0, naive 1, ...)."""
+    def prompts(self, job: Job) -> list[list[int]]:
+        """The prompt of each of the record's rows."""
+        if self.width == 2:
+            return [job.naive_ids, job.expert_ids]
+        return [job.naive_ids if self.config.lam == 1.0 else job.expert_ids]
+
+    def prefill(self, jobs: list[Job]) -> tuple[Rows, torch.Tensor]:
+        """Encode new records' prompts; rows come out record by record (naive 0, expert 0, naive 1, ...)."""
+        if self.width == 1:
+            return self._encode([self.prompts(j)[0] for j in jobs])
         heads = [common_prefix_len(j.naive_ids, j.expert_ids) for j in jobs]
         shared, _ = self._encode([j.naive_ids[:h] for j, h in zip(jobs, heads, strict=True)])
         parts, hidden = [], []
@@ -197,6 +223,18 @@ class MixedDecoder:
         rows.select(torch.arange(2 * n, device=self.device).view(2, n).t().reshape(-1))
         return rows, torch.stack(hidden, 1).reshape(2 * n, -1)
 
+    def pick(self, hidden: torch.Tensor, rows: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Project only the picked rows onto the vocabulary and choose each one's next token."""
+        return pick_tokens(self.head(hidden[rows]), uniforms, self.config.temperature, self.config.top_k)
+
+    def picked_rows(self, live: list[_Live], slots: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each live record's picked cache row (by its coin) and its sampling uniform for this step."""
+        where = slots if slots is not None else range(len(live))
+        side = [0 if self.width == 1 or r.take_naive[r.t] else 1 for r in live]
+        rows = torch.tensor([self.width * w + s for w, s in zip(where, side, strict=True)])
+        uniforms = torch.stack([r.uniforms[r.t] for r in live])
+        return rows.to(self.device), uniforms.to(self.device)
+
     def _start(self, job: Job) -> _Live:
         steps = job.max_new_tokens or self.config.max_new_tokens
         coins, uniforms = record_randomness(self.config.seed, job.key, job.attempt, steps)
@@ -205,31 +243,32 @@ class MixedDecoder:
     def run(self, queue: deque[Job]) -> Iterator[Result]:
         """Decode every job in `queue`; the caller may append to it while iterating (retries)."""
         cfg = self.config
+        if not queue:
+            return
+        if self.static:
+            from mixsd.targets.static import StaticBatch
+
+            longest = max(len(p) for j in queue for p in self.prompts(j))
+            batch = StaticBatch(self, longest + max(j.max_new_tokens or cfg.max_new_tokens for j in queue))
+        else:
+            batch = EagerBatch(self)
         live: list[_Live] = []
-        rows, hidden = None, None
+        tokens: list[int] = []  # each live record's next token
         refill_at = max(1, cfg.batch_size // 4)  # prefill new records in groups, not one by one
         with torch.inference_mode():
             while queue or live:
-                # Refill: queued records join in groups, each prefilled as two rows (naive, expert).
+                # Refill: queued records join in groups, each prefilled as its rows; their first token is picked.
                 free = cfg.batch_size - len(live)
                 if queue and (free >= refill_at or not live):
-                    jobs = [queue.popleft() for _ in range(min(free, len(queue)))]
-                    new_rows, new_hidden = self._prefill(jobs)
-                    rows = Rows.concat([rows, new_rows]) if live else new_rows
-                    hidden = torch.cat([hidden, new_hidden]) if live else new_hidden
-                    live += [self._start(job) for job in jobs]
+                    new = [self._start(queue.popleft()) for _ in range(min(free, len(queue)))]
+                    tokens += batch.join(new)
+                    live += new
 
-                # Pick: each record's coin picks its row; only picked rows are projected onto the vocabulary.
-                naive = [r.take_naive[r.t] for r in live]
-                picked = torch.tensor([2 * i + (0 if n else 1) for i, n in enumerate(naive)], device=self.device)
-                uniforms = torch.stack([r.uniforms[r.t] for r in live]).to(self.device)
-                tokens = pick_tokens(self.head(hidden[picked]), uniforms, cfg.temperature, cfg.top_k).tolist()
-
-                # Retire: records that stopped or ran out of budget leave, and their two rows with them.
+                # Retire: records that stopped or ran out of budget leave, and their rows with them.
                 keep = []
                 for i, (r, token) in enumerate(zip(live, tokens, strict=True)):
+                    r.from_naive.append(r.take_naive[r.t])
                     r.tokens.append(token)
-                    r.from_naive.append(naive[i])
                     if token in self.stop_ids:
                         yield Result(r.job, r.tokens, r.from_naive, "stop")
                     elif r.t >= r.steps:
@@ -238,10 +277,35 @@ class MixedDecoder:
                         keep.append(i)
                 if len(keep) < len(live):
                     live, tokens = [live[i] for i in keep], [tokens[i] for i in keep]
-                    if not live:
-                        continue
-                    rows.select(torch.tensor([[2 * i, 2 * i + 1] for i in keep], device=self.device).reshape(-1))
+                    batch.leave(keep)
+                if not live:
+                    continue
 
-                # Advance: both rows of every record consume the emitted token; the shared prefix grows by one.
-                step = torch.tensor(tokens, device=self.device).repeat_interleave(2)[:, None]
-                rows, hidden = self._forward(step, torch.ones_like(step), rows.next_pos[:, None], rows)
+                # Advance and pick: every row consumes its record's token (the shared prefix grows by one), then
+                # each record's coin picks the row whose next-token distribution it takes.
+                tokens = batch.step(tokens, live)
+
+
+class EagerBatch:
+    """The records' rows in one dynamic cache: merged on joining, re-indexed on leaving (the reference path)."""
+
+    def __init__(self, decoder: MixedDecoder):
+        self.decoder, self.rows = decoder, None
+
+    def join(self, new: list[_Live]) -> list[int]:
+        rows, hidden = self.decoder.prefill([r.job for r in new])
+        self.rows = rows if self.rows is None else Rows.concat([self.rows, rows])
+        return self.decoder.pick(hidden, *self.decoder.picked_rows(new)).tolist()
+
+    def leave(self, keep: list[int]) -> None:
+        w = self.decoder.width
+        if not keep:
+            self.rows = None
+            return
+        self.rows.select(torch.tensor([w * i + j for i in keep for j in range(w)], device=self.decoder.device))
+
+    def step(self, tokens: list[int], live: list[_Live]) -> list[int]:
+        d = self.decoder
+        step = torch.tensor(tokens, device=d.device).repeat_interleave(d.width)[:, None]
+        self.rows, hidden = d.forward(step, torch.ones_like(step), self.rows.next_pos[:, None], self.rows)
+        return d.pick(hidden, *d.picked_rows(live)).tolist()
