@@ -5,7 +5,8 @@ Same records, same target length (EOS ignored, every row decodes exactly
 
   (a) greedy `model.generate` of the expert prompts, batched (the cost floor of any
       method that needs the expert's tokens);
-  (b) mixsd's engine at --lam, batched;
+  (b) mixsd's engine at --lam, batched: the eager path (dynamic cache), then the static path (fixed slots,
+      a ring cache; uncompiled on the CPU), whose tokens must equal the eager path's;
   (c) the reference-style loop: each step re-encodes the picked conditional's
       prompt + prefix from scratch, one sequence at a time (as the public
       implementation does, without its inference engine's prefix cache).
@@ -72,7 +73,7 @@ def main() -> None:
         Job(r.id, prompt_ids(tokenizer, r.prompt), prompt_ids(tokenizer, expert_prompt(r.prompt, r.expert_context)))
         for r in records
     ]
-    config = DecodeConfig(lam=args.lam, max_new_tokens=args.new_tokens, batch_size=args.batch_size)
+    config = DecodeConfig(lam=args.lam, max_new_tokens=args.new_tokens, batch_size=args.batch_size, decode="eager")
     n_tokens = len(jobs) * args.new_tokens
     print(
         f"model {args.model}, {len(jobs)} KGFact-small records, batch {args.batch_size}, {args.new_tokens} new tokens,"
@@ -93,6 +94,11 @@ def main() -> None:
     start = time.perf_counter()
     engine = {r.job.key: r for r in MixedDecoder(model, config, stop_ids=set()).run(deque(jobs))}
     b = time.perf_counter() - start
+    start = time.perf_counter()
+    static_config = DecodeConfig(**{**vars(config), "decode": "static"})
+    static = {r.job.key: r for r in MixedDecoder(model, static_config, stop_ids=set()).run(deque(jobs))}
+    b_static = time.perf_counter() - start
+    static_same = all(static[k].token_ids == r.token_ids for k, r in engine.items())
 
     sample = jobs[: args.reference_records or len(jobs)]
     start = time.perf_counter()
@@ -103,6 +109,7 @@ def main() -> None:
     naive_share = sum(sum(r.from_naive) for r in engine.values()) / n_tokens
     print(f"(a) generate, expert prompts : {a:8.1f} s  {n_tokens / a:7.1f} tok/s")
     print(f"(b) mixsd engine             : {b:8.1f} s  {n_tokens / b:7.1f} tok/s  (naive share {naive_share:.2f})")
+    print(f"(b) mixsd engine, static path: {b_static:8.1f} s  {n_tokens / b_static:7.1f} tok/s  (same: {static_same})")
     scaled = f", timed on {len(sample)} records and scaled" if len(sample) < len(jobs) else ""
     print(f"(c) re-encoding loop         : {c:8.1f} s  {n_tokens / c:7.1f} tok/s{scaled}")
     print(f"(b)/(a) = {b / a:.2f}   (c)/(b) = {c / b:.1f}   engine tokens == reference tokens: {same}")

@@ -103,6 +103,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _without_decode(settings: dict) -> dict:
+    """Drop the decode path from a stage key: both paths give the same tokens (fp32, tested), so earlier runs resume."""
+    return {k: v for k, v in settings.items() if k != "decode"}
+
+
 def _key(settings: dict, *inputs: str) -> str:
     blob = json.dumps(settings, sort_keys=True, default=str) + "".join(inputs)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -156,7 +161,7 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
         )
         shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
         return (
-            _key(asdict(tcfg) | {"out": None}, key),
+            _key(_without_decode(asdict(tcfg)) | {"out": None}, key),
             data,
             shared,
             f"targets:{data.name}",

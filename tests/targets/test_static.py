@@ -24,6 +24,16 @@ def test_ring_wraps_and_slots_are_reused_without_changing_tokens(tiny_model, tok
     assert {k: r.from_naive for k, r in ring.items()} == {k: r.from_naive for k, r in eager.items()}
 
 
+@pytest.mark.slow
+def test_static_equals_eager_on_the_embedded_model(smol):
+    model, tokenizer = smol
+    jobs = make_jobs(tokenizer)
+    config = dict(lam=0.3, temperature=0.0, max_new_tokens=40, batch_size=3)
+    eager = decode_all(model, tokenizer, jobs, decode="eager", **config)
+    ring = decode_all(model, tokenizer, jobs, decode="static", **config)
+    assert {k: r.token_ids for k, r in ring.items()} == {k: r.token_ids for k, r in eager.items()}
+
+
 def test_step_logits_match_the_eager_path(tiny_model, tokenizer):
     """Not just the argmax: every projected row agrees with the eager path to float32 rounding."""
     jobs = make_jobs(tokenizer)[:4]

@@ -180,7 +180,13 @@ def _decode_and_verify(
     decoder = MixedDecoder(
         model,
         DecodeConfig(
-            config.lam, config.temperature, config.top_k, config.max_new_tokens, config.batch_size, config.seed
+            config.lam,
+            config.temperature,
+            config.top_k,
+            config.max_new_tokens,
+            config.batch_size,
+            config.seed,
+            config.decode,
         ),
         stop_ids(tokenizer, model),
     )
