@@ -199,7 +199,14 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
             **config.eval,
         )  # its NLL under the base: MixSD targets or SFT's y*
         run = (lambda: _evaluate_trajectory(ecfg, model_dir)) if config.train.get("save_every_epoch") else None
-        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", run or (lambda: evaluate(ecfg))
+        return (
+            _key(_without_decode(asdict(ecfg)), key),
+            out / "eval.json",
+            stages,
+            "eval",
+            "",
+            run or (lambda: evaluate(ecfg)),
+        )
 
     table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
     plan = [name for name, _ in table] + ["report"]

@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import MISSING, Field, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -25,7 +25,23 @@ DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_LAM = 0.3  # the authors' recommendation (0.3-0.5)
 DEFAULT_MAX_NEW_TOKENS = 64  # KGFact and KGFunc answers fit; also the evaluation's answer budget
 
+Decode = Literal["auto", "eager", "static"]  # the decode loop's KV storage (targets/engine.py, targets/static.py)
+
 C = TypeVar("C")
+
+
+def decode_setting(what: str) -> Any:
+    """The `--decode` field, shared by the stages that decode."""
+    return setting(
+        "auto",
+        f"{what}: eager (a dynamic KV cache, the reference) or static (fixed slots in a ring cache, one step "
+        "compiled with CUDA graphs on CUDA); auto: static on CUDA",
+    )
+
+
+def check_decode(value: str) -> None:
+    if value not in typing.get_args(Decode):
+        raise MixsdError(f"--decode must be auto, eager or static, got {value!r}")
 
 
 def setting(default: Any = MISSING, help: str = "", *, flag: str | None = None, cli: bool = True) -> Any:

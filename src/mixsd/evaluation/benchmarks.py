@@ -220,11 +220,14 @@ def score_benchmarks(
     batch_size: int = 16,
     temperature: float = 0.0,
     allow_code: bool = False,
+    decode: str = "auto",
 ) -> dict[str, TaskScores]:
-    """Score one model (loaded by the caller: dtype, device, adapters merged) on each task's seeded subset."""
-    from lm_eval.models.huggingface import HFLM
+    """Score one model (loaded by the caller: dtype, device, adapters merged) on each task's seeded subset.
 
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+    Greedy generations go through mixsd's decode loop (`loop_lm.LoopLM`, `decode` picks its path)."""
+    from mixsd.evaluation.loop_lm import LoopLM
+
+    lm = LoopLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, decode=decode)
     return score_lm(lm, items, seed=seed, metric=metric, temperature=temperature, allow_code=allow_code)
 
 

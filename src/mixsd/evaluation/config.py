@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mixsd.errors import MixsdError
-from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
+from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, Decode, check_decode, decode_setting, setting
 
 
 @dataclass
@@ -58,12 +58,14 @@ class EvalConfig:
         True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache"
     )
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
+    decode: Decode = decode_setting("greedy answers and benchmark generations")
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.checkpoints is None):
             raise MixsdError("give the tuned model (--model) or a run's snapshots (--checkpoints), one of them")
         if self.select not in ("auto", "first_peak", "last"):
             raise MixsdError(f"--select must be auto, first_peak or last, got {self.select!r}")
+        check_decode(self.decode)
         if self.temperature < 0:
             raise MixsdError(f"--temperature must be 0 (greedy) or more, got {self.temperature}")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import torch
 from tqdm.auto import tqdm
 
 from mixsd.chat import prompt_ids, stop_ids
+from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
 
 
 def padded(rows: list[list[int]], pad_id: int = 0, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,38 +27,31 @@ def padded(rows: list[list[int]], pad_id: int = 0, *, left: bool = False) -> tup
     return ids, mask
 
 
-@torch.inference_mode()
 def greedy_answers(
-    model, tokenizer, prompts: list[str], *, max_new_tokens: int = 128, batch_size: int = 16, desc: str = "answers"
+    model,
+    tokenizer,
+    prompts: list[str],
+    *,
+    max_new_tokens: int = 128,
+    batch_size: int = 16,
+    desc: str = "answers",
+    decode: str = "auto",
 ) -> list[list[int]]:
     """Greedy assistant-turn token ids for each user prompt, stop token excluded, in input order.
 
-    Prompts are batched longest first so each batch pads little.
+    Decoded by the targets' loop at lam 1 (one row per prompt: plain greedy decoding), so answers get the same
+    static, compiled path on CUDA. Prompts are queued longest first so each prefill group pads little.
     """
     rows = [prompt_ids(tokenizer, p) for p in prompts]
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    stops = sorted(stop_ids(tokenizer, model))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
+    config = DecodeConfig(lam=1.0, max_new_tokens=max_new_tokens, batch_size=batch_size, decode=decode)
+    decoder = MixedDecoder(model, config, stop_ids(tokenizer, model))
     out: list[list[int]] = [[] for _ in rows]
     with tqdm(total=len(rows), desc=desc, unit="q", dynamic_ncols=True) as bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            ids, mask = padded([rows[i] for i in batch], pad_id, left=True)
-            generated = model.generate(
-                input_ids=ids.to(model.device),
-                attention_mask=mask.to(model.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                eos_token_id=stops,
-                pad_token_id=pad_id,
-            )
-            for i, new in zip(batch, generated[:, ids.shape[1] :].tolist(), strict=True):
-                cut = next((j for j, t in enumerate(new) if t in stops), len(new))
-                out[i] = new[:cut]
-            bar.update(len(batch))
+        for result in decoder.run(deque(Job(str(i), rows[i], rows[i]) for i in order)):
+            ids = result.token_ids
+            out[int(result.job.key)] = ids[:-1] if result.finish_reason == "stop" else ids
+            bar.update(1)
     return out
 
 

@@ -161,6 +161,7 @@ class _Run:
                     max_new_tokens=config.max_new_tokens,
                     batch_size=config.batch_size,
                     desc=split,
+                    decode=config.decode,
                 )
                 return decode(tokenizer, ids)
 
@@ -221,6 +222,7 @@ class _Run:
                 max_new_tokens=config.general_max_new_tokens,
                 batch_size=config.batch_size,
                 desc="general prompts",
+                decode=config.decode,
             )
             return decode(tokenizer, ids)
 
@@ -252,6 +254,7 @@ class _Run:
                 batch_size=config.batch_size,
                 temperature=config.temperature,
                 allow_code=config.allow_code_execution,
+                decode=config.decode,
             )
             return {name: s.to_json() for name, s in scores.items()}
 

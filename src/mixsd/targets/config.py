@@ -7,7 +7,15 @@ from typing import Literal
 
 from mixsd.answers import ExtractMode
 from mixsd.errors import MixsdError
-from mixsd.settings import DEFAULT_LAM, DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, setting
+from mixsd.settings import (
+    DEFAULT_LAM,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_MODEL,
+    Decode,
+    check_decode,
+    decode_setting,
+    setting,
+)
 
 
 @dataclass
@@ -35,11 +43,7 @@ class TargetConfig:
     on_fail: Literal["skip", "gold"] = setting(
         "skip", "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*"
     )
-    decode: Literal["auto", "eager", "static"] = setting(
-        "auto",
-        "eager: dynamic KV cache (the reference); static: fixed slots and a ring cache, one compiled step on CUDA; "
-        "auto: static on CUDA",
-    )
+    decode: Decode = decode_setting("the decode loop's KV storage")
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
     device: str | None = setting(None, "default: cuda if available, else cpu")
 
@@ -50,8 +54,7 @@ class TargetConfig:
             raise MixsdError("--temperature must be >= 0 and --top-k, --max-new-tokens, --batch-size >= 1")
         if self.retries < 0:
             raise MixsdError("--retries must be >= 0")
-        if self.decode not in ("auto", "eager", "static"):
-            raise MixsdError(f"--decode must be auto, eager or static, got {self.decode!r}")
+        check_decode(self.decode)
         if self.on_fail not in ("skip", "gold"):
             raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -57,6 +57,7 @@ class Job:
     attempt: int = 0
     max_new_tokens: int | None = None  # per-record cap, e.g. to fit the context window
     payload: object = None  # carried through untouched for the caller
+    stop: Callable[[list[int]], bool] | None = None  # a stop rule beyond stop tokens (e.g. stop strings)
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Result:
     job: Job
     token_ids: list[int]
     from_naive: list[bool]  # per token: taken from the naive conditional?
-    finish_reason: str  # "stop" (a stop token was emitted, and is included) or "length"
+    finish_reason: str  # "stop" (a stop token or the job's stop rule; the last token is included) or "length"
 
 
 def record_randomness(seed: int, key: str, attempt: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -269,7 +270,7 @@ class MixedDecoder:
                 for i, (r, token) in enumerate(zip(live, tokens, strict=True)):
                     r.from_naive.append(r.take_naive[r.t])
                     r.tokens.append(token)
-                    if token in self.stop_ids:
+                    if token in self.stop_ids or (r.job.stop is not None and r.job.stop(r.tokens)):
                         yield Result(r.job, r.tokens, r.from_naive, "stop")
                     elif r.t >= r.steps:
                         yield Result(r.job, r.tokens, r.from_naive, "length")
