@@ -10,6 +10,7 @@ from mixsd.cli import main
 from mixsd.data.records import Record, write_records
 from mixsd.errors import MixsdError
 from mixsd.pipeline import InjectConfig, inject
+from mixsd.settings import load_yaml
 from mixsd.sweep import expand, sweep
 
 FAST = {
@@ -75,6 +76,16 @@ def test_unknown_keys_fail_with_the_valid_choices(tmp_path):
         InjectConfig(facts="f", out="o", targets={"temp": 0.5})
     with pytest.raises(MixsdError, match="choose one of mixsd, sft, opsd"):
         InjectConfig(facts="f", out="o", method="dpo")
+
+
+def test_yaml_sections_take_numbers_yaml_reads_as_text(tmp_path):
+    """YAML 1.1 reads `lr: 3e-4` as the string '3e-4'; the stage sections convert it, or say what is wrong."""
+    path = tmp_path / "run.yaml"
+    path.write_text("facts: f\nout: o\ntrain: {lr: 3e-4, epochs: 2}\n")
+    config = InjectConfig.from_mapping(load_yaml(str(path)), source=str(path))
+    assert config.train == {"lr": 3e-4, "epochs": 2}
+    with pytest.raises(MixsdError, match="run.yaml.*lr: expected float, got 'fast'"):
+        InjectConfig.from_mapping({"facts": "f", "out": "o", "train": {"lr": "fast"}}, source=str(path))
 
 
 def test_sweep_grid_names_runs_by_settings_and_shares_targets_per_lam(tmp_path):

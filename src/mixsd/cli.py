@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.set_defaults(func=cmd_data_convert)
     p = data.add_parser("kgfact", help="build the synthetic world-graph corpus (train, paraphrase, two_hop, retrieval)")
-    p.add_argument("--size", choices=["small", "large"], default="small", help="small: 100 facts, large: 525")
+    p.add_argument(
+        "--size", choices=["demo", "small", "large"], default="small", help="demo: 50 facts, small: 100, large: 525"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=cmd_data_kgfact)

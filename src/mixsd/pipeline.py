@@ -23,7 +23,7 @@ from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.io import write_json
-from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, section, setting
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, coerce, section, setting
 from mixsd.targets.config import TargetConfig
 from mixsd.train.config import METHODS, Method, TrainConfig
 
@@ -66,6 +66,7 @@ class InjectConfig:
             for key in getattr(self, stage):
                 if key not in allowed:
                     raise MixsdError(f"unknown key {key!r} in the {stage} section; valid keys: {', '.join(allowed)}")
+            setattr(self, stage, coerce(cls, getattr(self, stage)))
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:

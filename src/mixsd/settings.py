@@ -116,6 +116,20 @@ def apply_yaml(parser: argparse.ArgumentParser, cls: type, path: str) -> None:
     parser.set_defaults(**values)
 
 
+def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """A YAML section's values converted to the fields' types: YAML 1.1 reads `3e-4` as text, not a number."""
+    hints, out = typing.get_type_hints(cls), {}
+    for key, value in values.items():
+        kind, _ = _kind(hints[key])
+        if isinstance(value, str) and kind in (int, float):
+            try:
+                value = kind(value)
+            except ValueError:
+                raise MixsdError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+        out[key] = value
+    return out
+
+
 def load_yaml(path: str) -> dict[str, Any]:
     try:
         values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
