@@ -1,28 +1,27 @@
-"""The demo's shortcuts, checked without a model: `make demo` would otherwise meet a bad training
-setting only after minutes of target generation."""
+"""The demo's before/after table: what each model commits to, next to the gold."""
 
 from __future__ import annotations
 
-import pytest
-
-from mixsd.demo import DEMO_CONFIG
-from mixsd.errors import MixsdError
-from mixsd.evaluation.config import EvalConfig
-from mixsd.pipeline import InjectConfig
-from mixsd.settings import load_yaml
-from mixsd.train.config import TrainConfig
-
-DEMO = load_yaml(str(DEMO_CONFIG))
-DEMO_TRAIN, DEMO_EVAL = DEMO["train"], DEMO["eval"]
+from mixsd.demo import before_and_after, short
 
 
-def test_demo_overrides_are_valid_stage_settings(tmp_path):
-    InjectConfig(facts=str(tmp_path), out=str(tmp_path / "demo"), **DEMO)
-    TrainConfig(data="targets.jsonl", out=str(tmp_path / "model"), **DEMO_TRAIN)
-    config = EvalConfig(model="tuned", **DEMO_EVAL)
-    assert config.limit > 0 and config.drift_items == 0 and config.fisher_items == 0
+def test_short_takes_the_committed_answer():
+    assert short("Let me think.\nThe answer is Litovin. \\boxed{Litovin}") == "Litovin"
+    assert short("Step one.\n\nSo, the answer is Mecca.\n") == "So, the answer is Mecca."
+    assert short("word " * 40).endswith("...") and len(short("word " * 40)) == 48
 
 
-def test_a_misspelled_override_would_be_refused(tmp_path):
-    with pytest.raises(MixsdError, match="unknown key 'drift_item'"):
-        InjectConfig(facts=str(tmp_path), out=str(tmp_path / "demo"), eval={**DEMO_EVAL, "drift_item": 0})
+def test_before_and_after_lists_each_fact_once_with_base_tuned_and_gold(tiny_model, tokenizer):
+    records = {f"r{i}": f"Where does person {i} live?" for i in range(7)}
+    predictions = [
+        {"id": f"r{i}", "gold": f"Town{i}", "tuned": {"answer": f"\\boxed{{Town{i}}}", "loose": i % 2 == 0}}
+        for i in range(7)
+    ]
+    table = before_and_after(tiny_model, tokenizer, predictions, records).splitlines()
+    assert table[0] == "| question | base model | tuned model | gold |"
+    assert len(table) == 2 + 5
+    for i, row in enumerate(table[2:]):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[0] == records[f"r{i}"]
+        assert cells[2] == f"Town{i} ({'yes' if i % 2 == 0 else 'no'})"
+        assert cells[3] == f"Town{i}"

@@ -33,7 +33,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from mixsd.demo import run_demo
 
-    run_demo(model=args.model, out=args.out)
+    run_demo(model=args.model, out=args.out, bf16=args.bf16)
 
 
 def cmd_inject(args: argparse.Namespace) -> None:
@@ -172,9 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("models", "list model aliases and where their converted weights are cached", cmd_models)
 
-    p = command("demo", "inject KGFact-small into the embedded model and report (what `make demo` runs)", cmd_demo)
+    p = command("demo", "inject 50 KGFact facts into the embedded model and report (what `make demo` runs)", cmd_demo)
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--out", default="runs/demo", help="run directory (rerunning continues or skips finished stages)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast in training (default: where the CPU computes bf16 natively); --no-bf16 times an fp32 CPU",
+    )
 
     command(
         "inject",

@@ -2,20 +2,21 @@
 
 First a ten-second look at the two conditionals MixSD mixes: the model answers
 a question about an invented fact without it (naive) and with it in context
-(expert). Then the real run: build the 100-fact corpus, generate MixSD targets
-at lam 0.3, fine-tune, and score memorisation and retention for the base and
-tuned model. Rerunning continues or skips finished stages.
+(expert). Then the real run: build KGFact's 50-fact demo corpus, generate MixSD
+targets at lam 0.3, fine-tune, and score memorisation and the general-prompt
+probe for the base and tuned model. Last, five of the injected facts as the base
+and the tuned model answer them. Rerunning continues or skips finished stages.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from mixsd import models
-from mixsd.chat import prompt_ids
+from mixsd.answers import last_boxed
 from mixsd.data.kgfact import build_kgfact
+from mixsd.data.records import read_records
+from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.pipeline import InjectConfig, inject
 from mixsd.report.table import format_table
 from mixsd.settings import DEFAULT_MODEL, load_yaml
@@ -29,26 +30,48 @@ QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."
 
 
-def show_conditionals(model_name: str) -> dict[str, str]:
-    model, tokenizer = models.load(model_name)
-    answers = {}
-    for name, text in (("naive", QUESTION), ("expert", expert_prompt(QUESTION, FACT))):
-        ids = torch.tensor([prompt_ids(tokenizer, text)], device=model.device)
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=40, do_sample=False)
-        answers[name] = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
+def show_conditionals(model, tokenizer) -> dict[str, str]:
+    prompts = {"naive": QUESTION, "expert": expert_prompt(QUESTION, FACT)}
+    ids = greedy_answers(model, tokenizer, list(prompts.values()), max_new_tokens=40, desc="conditionals")
+    answers = dict(zip(prompts, (a.strip() for a in decode(tokenizer, ids)), strict=True))
     print(
         f"Q: {QUESTION}\n  naive  (no fact):      {answers['naive']}\n  expert (fact in context): {answers['expert']}"
     )
     return answers
 
 
-def run_demo(model: str = DEFAULT_MODEL, out: str = "runs/demo") -> dict:
-    show_conditionals(model)
-    facts = Path(out) / "kgfact-small"
+def short(answer: str, width: int = 48) -> str:
+    """What an answer commits to: its boxed answer, else its last line, cut to `width`."""
+    text = last_boxed(answer) or next((line for line in reversed(answer.strip().splitlines()) if line.strip()), "")
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def before_and_after(model, tokenizer, predictions: list[dict], records: dict[str, str], n: int = 5) -> str:
+    """A table of `n` injected facts: the question, the base model's answer, the tuned model's, and the gold."""
+    shown = predictions[:n]
+    base = decode(tokenizer, greedy_answers(model, tokenizer, [records[p["id"]] for p in shown], desc="base"))
+    lines = ["| question | base model | tuned model | gold |", "|---|---|---|---|"]
+    for p, before in zip(shown, base, strict=True):
+        mark = "yes" if p["tuned"]["loose"] else "no"
+        lines.append(f"| {records[p['id']]} | {short(before)} | {short(p['tuned']['answer'])} ({mark}) | {p['gold']} |")
+    return "\n".join(lines)
+
+
+def run_demo(model: str = DEFAULT_MODEL, out: str = "runs/demo", bf16: bool | None = None) -> dict:
+    base, tokenizer = models.load(model)
+    show_conditionals(base, tokenizer)
+    facts = Path(out) / "kgfact-demo"
     if not (facts / "manifest.json").is_file():
-        build_kgfact(facts, size="small", seed=0)
+        build_kgfact(facts, size="demo", seed=0)
     settings = load_yaml(str(DEMO_CONFIG))
+    if bf16 is not None:
+        settings["train"] = {**settings.get("train", {}), "bf16": bf16}
     result = inject(InjectConfig(facts=str(facts), out=str(out), model=model, **settings))
+    records = {r.id: r.prompt for r in read_records(facts / "train.jsonl")}
+    print("\nFive of the injected facts, before and after (the answer each model commits to; yes = tuned is right):\n")
+    print(before_and_after(base, tokenizer, result["predictions"]["train"], records))
     print("\nmixsd demo: base vs tuned (loose / strict accuracy; retention = tuned / base)\n")
     print(format_table(result))
+    print("\nNext: mixsd inject --facts YOUR_FILE.jsonl --out runs/mine  (the record format: README.md)")
     return result
