@@ -10,6 +10,9 @@ share a 40-token head, each decoding exactly --new-tokens tokens (no stop token)
   greedy-dynamic     `generate` of the naive prompts, dynamic cache: greedy generation as lm-eval's
                      `HFLM.generate_until` runs it (batched `generate` calls), without its stop-string checks
   greedy-static      the static loop at lam 1 (one row per record) on the same prompts: greedy generation
+  lmeval-hflm        lm-eval's `HFLM.generate_until` on B greedy requests (a chat tokenizer's vocabulary, stop
+                     strings as benchmark tasks set them), and
+  lmeval-loop        the same requests through mixsd's `LoopLM` (what `mixsd eval` uses); --tokenizer DIR
 
 For compiled paths the first call is the warm-up; its extra time is printed as compile time. Each path's peak
 GPU memory is printed too, and how often the static engine's tokens equal the eager engine's (bf16 kernels
@@ -34,6 +37,7 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
 
 PATHS = ("generate-dynamic", "generate-static", "engine-eager", "engine-static", "greedy-dynamic", "greedy-static")
+LMEVAL = ("lmeval-hflm", "lmeval-loop")
 SHAPES = {
     "qwen3-1.7b": dict(
         hidden_size=2048,
@@ -56,8 +60,9 @@ SHAPES = {
 }
 
 
-def build(shape: str, device: torch.device, dtype: torch.dtype):
-    config = Qwen3Config(**SHAPES[shape], tie_word_embeddings=True, max_position_embeddings=4096)
+def build(shape: str, device: torch.device, dtype: torch.dtype, vocab: int | None = None):
+    config = Qwen3Config(**{**SHAPES[shape], **({"vocab_size": vocab} if vocab else {})}, max_position_embeddings=4096)
+    config.tie_word_embeddings = True
     torch.manual_seed(0)
     with device:
         return Qwen3ForCausalLM._from_config(config, dtype=dtype).eval()
@@ -103,6 +108,33 @@ def engine(model, jobs: list[Job], new_tokens: int, lam: float, decode: str) -> 
     return [results[j.key] for j in jobs]
 
 
+def lmeval_paths(args, device, dtype) -> dict:
+    """HFLM and LoopLM over the same greedy requests, on a model with the tokenizer's vocabulary."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+    from transformers import AutoTokenizer
+
+    from mixsd.evaluation.loop_lm import LoopLM
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    model = build(args.shape, device, dtype, vocab=len(tokenizer))
+    gen = torch.Generator().manual_seed(2)
+    contexts = [
+        tokenizer.decode(torch.randint(100, len(tokenizer), (150,), generator=gen)) for _ in range(args.records)
+    ]
+    kwargs = {"until": ["\n\nQuestion:", "</s>"], "max_gen_toks": args.new_tokens, "do_sample": False}
+
+    def requests():
+        return [Instance("generate_until", {}, (c, dict(kwargs)), i) for i, c in enumerate(contexts)]
+
+    hflm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=args.records)
+    loop = LoopLM(pretrained=model, tokenizer=tokenizer, batch_size=args.records, decode="auto")
+    return {
+        "lmeval-hflm": (lambda: hflm.generate_until(requests(), disable_tqdm=True), False),
+        "lmeval-loop": (lambda: loop.generate_until(requests(), disable_tqdm=True), True),
+    }
+
+
 def timed(device: torch.device, fn, warm: bool) -> tuple[list[list[int]], float, float | None, float]:
     """(tokens, seconds, compile seconds or None, peak GiB): with `warm`, a first call is timed as the warm-up."""
     if device.type == "cuda":
@@ -142,6 +174,7 @@ def main() -> None:
     parser.add_argument("--lam", type=float, default=0.3)
     parser.add_argument("--paths", default=",".join(PATHS))
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--tokenizer", help="a tokenizer directory: adds the lm-eval paths (lm_eval installed)")
     args = parser.parse_args()
 
     device = torch.device("cuda" if cuda else "cpu")
@@ -159,6 +192,8 @@ def main() -> None:
         "greedy-dynamic": (lambda: generate(model, naive, new, None), False),
         "greedy-static": (lambda: engine(model, jobs, new, 1.0, "static"), True),
     }
+    if args.tokenizer:
+        paths.update(lmeval_paths(args, device, dtype))
     gpu = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
     print(
         f"{args.shape}, {dtype}, {n} records, {new} new tokens, lam {args.lam}; {gpu}; torch {torch.__version__},"
@@ -175,7 +210,7 @@ def main() -> None:
             rows.append(dict(path=name, error=f"{type(error).__name__}: {error}"[:300]))
             continue
         tokens[name] = out
-        assert all(len(t) == new for t in out), name
+        assert name in LMEVAL or all(len(t) == new for t in out), name
         rows.append(
             dict(path=name, tokens_per_s=n * new / seconds, seconds=seconds, compile_s=compile_s, peak_gib=peak)
         )
@@ -184,6 +219,7 @@ def main() -> None:
             ("generate-static", "generate-dynamic", "generate static = dynamic (transformers' own two paths)"),
             ("engine-static", "engine-eager", f"engine static = eager (lam {args.lam})"),
             ("greedy-static", "greedy-dynamic", "greedy static = generate (lam 1)"),
+            ("lmeval-loop", "lmeval-hflm", "LoopLM = HFLM generate_until (texts)"),
         ):
             if name in (a, b) and {a, b} <= tokens.keys():
                 checks[label] = agreement(tokens[a], tokens[b])
@@ -198,6 +234,8 @@ def main() -> None:
             continue
         compile_s = "" if r["compile_s"] is None else f"{r['compile_s']:.0f}"
         print(f"| {r['path']} | {r['tokens_per_s']:,.0f} | {r['seconds']:.2f} | {compile_s} | {r['peak_gib']:.1f} |")
+    if any(r["path"] in LMEVAL for r in rows):
+        print("lmeval rows: requests x max_gen_toks per second (a stop string may end a request early, on both paths)")
     for name, (same, prefix) in checks.items():
         print(f"agreement, {name}: {same:.0%} of records identical, {prefix:.0%} of tokens before the first difference")
 
