@@ -12,7 +12,7 @@ def test_short_takes_the_committed_answer():
 
 
 def test_before_and_after_lists_each_fact_once_with_base_tuned_and_gold(tiny_model, tokenizer):
-    records = {f"r{i}": f"Where does person {i} live?" for i in range(7)}
+    records = {f"r{i}": f"Where does person {i} live? Put your answer in \\boxed{{}}." for i in range(7)}
     predictions = [
         {"id": f"r{i}", "gold": f"Town{i}", "tuned": {"answer": f"\\boxed{{Town{i}}}", "loose": i % 2 == 0}}
         for i in range(7)
@@ -22,6 +22,6 @@ def test_before_and_after_lists_each_fact_once_with_base_tuned_and_gold(tiny_mod
     assert len(table) == 2 + 5
     for i, row in enumerate(table[2:]):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[0] == records[f"r{i}"]
+        assert cells[0] == f"Where does person {i} live?"
         assert cells[2] == f"Town{i} ({'yes' if i % 2 == 0 else 'no'})"
         assert cells[3] == f"Town{i}"

@@ -53,8 +53,10 @@ def before_and_after(model, tokenizer, predictions: list[dict], records: dict[st
     base = decode(tokenizer, greedy_answers(model, tokenizer, [records[p["id"]] for p in shown], desc="base"))
     lines = ["| question | base model | tuned model | gold |", "|---|---|---|---|"]
     for p, before in zip(shown, base, strict=True):
+        prompt = records[p["id"]]
+        question = prompt[: prompt.index("?") + 1] if "?" in prompt else prompt  # without the answer-format request
         mark = "yes" if p["tuned"]["loose"] else "no"
-        lines.append(f"| {records[p['id']]} | {short(before)} | {short(p['tuned']['answer'])} ({mark}) | {p['gold']} |")
+        lines.append(f"| {question} | {short(before)} | {short(p['tuned']['answer'])} ({mark}) | {p['gold']} |")
     return "\n".join(lines)
 
 
