@@ -9,6 +9,7 @@ def test_short_takes_the_committed_answer():
     assert short("Let me think.\nThe answer is Litovin. \\boxed{Litovin}") == "Litovin"
     assert short("Step one.\n\nSo, the answer is Mecca.\n") == "So, the answer is Mecca."
     assert short("word " * 40).endswith("...") and len(short("word " * 40)) == 48
+    assert short("So the answer is Gunserpa.\nStep 5: The", gold="gunserpa") == "So the answer is Gunserpa."
 
 
 def test_before_and_after_lists_each_fact_once_with_base_tuned_and_gold(tiny_model, tokenizer):

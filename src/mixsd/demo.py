@@ -40,9 +40,11 @@ def show_conditionals(model, tokenizer) -> dict[str, str]:
     return answers
 
 
-def short(answer: str, width: int = 48) -> str:
-    """What an answer commits to: its boxed answer, else its last line, cut to `width`."""
-    text = last_boxed(answer) or next((line for line in reversed(answer.strip().splitlines()) if line.strip()), "")
+def short(answer: str, gold: str = "", width: int = 48) -> str:
+    """What an answer commits to: its boxed answer, else its last line naming `gold`, else its last line."""
+    lines = [line for line in answer.strip().splitlines() if line.strip()]
+    named = [line for line in lines if gold and gold.lower() in line.lower()]
+    text = last_boxed(answer) or (named or lines or [""])[-1]
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -56,7 +58,9 @@ def before_and_after(model, tokenizer, predictions: list[dict], records: dict[st
         prompt = records[p["id"]]
         question = prompt[: prompt.index("?") + 1] if "?" in prompt else prompt  # without the answer-format request
         mark = "yes" if p["tuned"]["loose"] else "no"
-        lines.append(f"| {question} | {short(before)} | {short(p['tuned']['answer'])} ({mark}) | {p['gold']} |")
+        lines.append(
+            f"| {question} | {short(before)} | {short(p['tuned']['answer'], p['gold'])} ({mark}) | {p['gold']} |"
+        )
     return "\n".join(lines)
 
 
