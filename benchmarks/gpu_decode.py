@@ -34,6 +34,7 @@ from collections import deque
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
+from mixsd.evaluation.generation import padded
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
 
 PATHS = ("generate-dynamic", "generate-static", "engine-eager", "engine-static", "greedy-dynamic", "greedy-static")
@@ -85,13 +86,11 @@ def sync(device: torch.device) -> None:
 
 
 def generate(model, prompts: list[list[int]], new_tokens: int, cache: str | None) -> list[list[int]]:
-    width = max(map(len, prompts))
-    ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts], device=model.device)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=model.device)
+    ids, mask = padded(prompts, 0, left=True)
     with torch.inference_mode():
         out = model.generate(
-            ids,
-            attention_mask=mask,
+            ids.to(model.device),
+            attention_mask=mask.to(model.device),
             max_new_tokens=new_tokens,
             min_new_tokens=new_tokens,
             do_sample=False,
@@ -99,7 +98,7 @@ def generate(model, prompts: list[list[int]], new_tokens: int, cache: str | None
             eos_token_id=None,
             cache_implementation=cache,
         )
-    return out[:, width:].tolist()
+    return out[:, ids.shape[1] :].tolist()
 
 
 def engine(model, jobs: list[Job], new_tokens: int, lam: float, decode: str) -> list[list[int]]:
@@ -172,7 +171,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=64 if cuda else 8)
     parser.add_argument("--new-tokens", type=int, default=256 if cuda else 16)
     parser.add_argument("--lam", type=float, default=0.3)
-    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--paths", help="comma-separated (default: all, the lm-eval pair with --tokenizer)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--tokenizer", help="a tokenizer directory: adds the lm-eval paths (lm_eval installed)")
     args = parser.parse_args()
@@ -201,7 +200,7 @@ def main() -> None:
         flush=True,
     )
     rows, tokens, checks = [], {}, {}
-    for name in args.paths.split(","):
+    for name in (args.paths or ",".join(PATHS + (LMEVAL if args.tokenizer else ()))).split(","):
         fn, warm = paths[name]
         try:
             out, seconds, compile_s, peak = timed(device, fn, warm)

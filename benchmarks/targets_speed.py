@@ -31,15 +31,14 @@ from mixsd import models
 from mixsd.chat import prompt_ids
 from mixsd.data.kgfact import build_kgfact
 from mixsd.data.records import read_records
+from mixsd.evaluation.generation import padded
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
 from mixsd.targets.prompts import expert_prompt
 from mixsd.targets.reference import reference_decode
 
 
 def time_generate(model, tokenizer, prompts: list[list[int]], new_tokens: int) -> float:
-    width = max(map(len, prompts))
-    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    ids, mask = padded(prompts, tokenizer.pad_token_id, left=True)
     start = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(
@@ -51,7 +50,7 @@ def time_generate(model, tokenizer, prompts: list[list[int]], new_tokens: int) -
             pad_token_id=tokenizer.pad_token_id,
         )
     elapsed = time.perf_counter() - start
-    assert out.shape[1] - width == new_tokens
+    assert out.shape[1] - ids.shape[1] == new_tokens
     return elapsed
 
 
