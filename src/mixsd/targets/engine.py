@@ -18,6 +18,10 @@ for the B picked rows. Nothing is ever re-encoded:
   prefilled in groups and merged in (caches are left-padded to a common length,
   attention masks hide the padding, position ids are tracked per row).
 
+At lam 0 or 1 only one conditional is ever picked, so a record keeps one row: greedy decoding (evaluation's
+answers and benchmark generations) is this loop at lam 1. The rows live in an `EagerBatch` (a dynamic cache,
+below: the reference) or a `StaticBatch` (fixed slots of a ring cache, one compiled step; `static.py`).
+
 A record's coins and sampling noise come from its own generator, seeded by
 (seed, record id, attempt), so its target does not depend on batch size,
 batch composition, order or resumption.
