@@ -171,7 +171,6 @@ class MixedDecoder:
         self.config, self.stop_ids = config, stop_ids
         self.body = model.base_model  # the transformer without the vocabulary projection
         self.head = model.get_output_embeddings()
-        self.model = model
         self.device = next(model.parameters()).device
         self.width = 1 if config.lam in (0.0, 1.0) else 2
         self.static = config.decode == "static" or (config.decode == "auto" and self.device.type == "cuda")

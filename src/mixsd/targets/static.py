@@ -96,9 +96,9 @@ class StaticBatch:
     def _allocate(self, like: Cache) -> None:
         layers = []
         for layer in like.layers:
-            keys = layer.keys.new_zeros((len(self.positions), *layer.keys.shape[1:2], self.length, layer.keys.shape[3]))
-            values = layer.values.new_zeros(
-                (len(self.positions), layer.values.shape[1], self.length, *layer.values.shape[3:])
+            keys, values = (
+                t.new_zeros((len(self.positions), t.shape[1], self.length, t.shape[3]))
+                for t in (layer.keys, layer.values)
             )
             if self.decoder.device.type == "cuda":
                 torch._dynamo.mark_static_address(keys)
@@ -124,12 +124,12 @@ class StaticBatch:
         rows = self._rows(slots).to(d.device)
         columns = (self.column - span + torch.arange(span, device=d.device)) % self.length
         at = (rows[:, None], slice(None), columns[None, :])  # [rows, :, columns] -> shape [rows, columns, heads, dim]
+
+        def packed(t: torch.Tensor) -> torch.Tensor:  # [rows, heads, columns, dim] -> [rows, span, heads, dim]
+            return t.gather(2, order[:, None, :, None].expand(-1, t.shape[1], -1, t.shape[3])).transpose(1, 2)
+
         for ring, part in zip(self.cache.layers, prefilled.cache.layers, strict=True):
-            index = order[:, None, :, None].expand(-1, part.keys.shape[1], -1, part.keys.shape[3])
-            ring.keys[at] = part.keys.gather(2, index).transpose(1, 2)
-            ring.values[at] = part.values.gather(2, index[..., :1].expand(-1, -1, -1, part.values.shape[3])).transpose(
-                1, 2
-            )
+            ring.keys[at], ring.values[at] = packed(part.keys), packed(part.values)
         self.mask[rows] = False
         self.mask[rows[:, None], columns[None, :]] = prefilled.mask.gather(1, order).bool()
         self.positions[rows.cpu()] = prefilled.next_pos.cpu()
@@ -151,11 +151,12 @@ class StaticBatch:
         slots = torch.tensor(self.slot_of)
         ids = torch.zeros((self.slots, w), dtype=torch.long)
         ids[slots] = torch.tensor(tokens)[:, None]
+        slots = slots.to(d.device)
         rows, uniforms = d.picked_rows(live, self.slot_of)
         picked = torch.arange(self.slots, device=d.device) * w  # empty slots: any row, the pick is not read
-        picked[slots.to(d.device)] = rows
+        picked[slots] = rows
         all_uniforms = torch.zeros(self.slots, dtype=uniforms.dtype, device=d.device)
-        all_uniforms[slots.to(d.device)] = uniforms
+        all_uniforms[slots] = uniforms
         self.ring_column.fill_(self.column)
         self.mask[:, self.column] = True
         config = d.body.config  # prefills keep the model's attention; steps use the ring's
@@ -166,4 +167,4 @@ class StaticBatch:
             config._attn_implementation = previous
         self.column = (self.column + 1) % self.length
         self.positions += 1
-        return out[slots.to(d.device)].tolist()
+        return out[slots].tolist()
