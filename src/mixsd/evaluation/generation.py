@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from mixsd.chat import prompt_ids, stop_ids
-from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
+from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 
 
 def padded(rows: list[list[int]], pad_id: int = 0, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,6 +28,16 @@ def padded(rows: list[list[int]], pad_id: int = 0, *, left: bool = False) -> tup
     return ids, mask
 
 
+def greedy(model, jobs: list[Job], stops: set[int], *, batch_size: int, decode: str = "auto") -> Iterator[Result]:
+    """Greedy decoding through the targets' loop at lam 1 (one row per job), so it gets the static, compiled path
+    on CUDA. Jobs are queued longest prompt first so each prefill group pads little; results come as they finish."""
+    budget = max((j.max_new_tokens or 1 for j in jobs), default=1)
+    decoder = MixedDecoder(
+        model, DecodeConfig(lam=1.0, max_new_tokens=budget, batch_size=batch_size, decode=decode), stops
+    )
+    return decoder.run(deque(sorted(jobs, key=lambda j: -len(j.naive_ids))))
+
+
 def greedy_answers(
     model,
     tokenizer,
@@ -37,18 +48,12 @@ def greedy_answers(
     desc: str = "answers",
     decode: str = "auto",
 ) -> list[list[int]]:
-    """Greedy assistant-turn token ids for each user prompt, stop token excluded, in input order.
-
-    Decoded by the targets' loop at lam 1 (one row per prompt: plain greedy decoding), so answers get the same
-    static, compiled path on CUDA. Prompts are queued longest first so each prefill group pads little.
-    """
+    """Greedy assistant-turn token ids for each user prompt, stop token excluded, in input order."""
     rows = [prompt_ids(tokenizer, p) for p in prompts]
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-    config = DecodeConfig(lam=1.0, max_new_tokens=max_new_tokens, batch_size=batch_size, decode=decode)
-    decoder = MixedDecoder(model, config, stop_ids(tokenizer, model))
+    jobs = [Job(str(i), row, row, max_new_tokens=max_new_tokens) for i, row in enumerate(rows)]
     out: list[list[int]] = [[] for _ in rows]
     with tqdm(total=len(rows), desc=desc, unit="q", dynamic_ncols=True) as bar:
-        for result in decoder.run(deque(Job(str(i), rows[i], rows[i]) for i in order)):
+        for result in greedy(model, jobs, stop_ids(tokenizer, model), batch_size=batch_size, decode=decode):
             ids = result.token_ids
             out[int(result.job.key)] = ids[:-1] if result.finish_reason == "stop" else ids
             bar.update(1)

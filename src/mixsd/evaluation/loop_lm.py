@@ -10,7 +10,6 @@ Log-likelihood requests and sampled generations (temperature > 0) go through HFL
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 from lm_eval.models.huggingface import HFLM
@@ -18,7 +17,8 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 from tqdm.auto import tqdm
 
 from mixsd.chat import stop_ids
-from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
+from mixsd.evaluation.generation import greedy
+from mixsd.targets.engine import Job
 
 
 def stop_strings(tokenizer, strings: list[str]) -> Callable[[list[int]], bool]:
@@ -55,12 +55,9 @@ class LoopLM(HFLM):
         out: list[str | None] = [None] * len(requests)
         if jobs:
             batch = self.batch_size if isinstance(self.batch_size, int) else 16  # "auto" probes memory for HF's path
-            budget = max(j.max_new_tokens for j in jobs)
-            config = DecodeConfig(lam=1.0, max_new_tokens=budget, batch_size=batch, decode=self.decode)
-            decoder = MixedDecoder(self.model, config, stop_ids(self.tokenizer, self.model) | {self.eot_token_id})
-            jobs.sort(key=lambda j: -len(j.naive_ids))  # long prompts first: prefill groups pad little
+            stops = stop_ids(self.tokenizer, self.model) | {self.eot_token_id}
             bar = tqdm(total=len(jobs), disable=disable_tqdm or self.rank != 0, desc="generate_until (mixsd loop)")
-            for result in decoder.run(deque(jobs)):
+            for result in greedy(self.model, jobs, stops, batch_size=batch, decode=self.decode):
                 tokens = result.token_ids
                 if isinstance(self.think_end_token, int) and self.think_end_token in tokens:  # as HFLM: keep the answer
                     tokens = tokens[len(tokens) - tokens[::-1].index(self.think_end_token) :]
