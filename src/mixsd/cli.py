@@ -2,13 +2,17 @@
 
 The flags of `inject`, `targets`, `train` and `eval` are generated from the
 stage's config dataclass (`mixsd.settings`), so a setting is defined once, with
-its default and help; each of those commands also reads `--config YAML`. A
-`MixsdError` becomes one line on stderr and exit code 2.
+its default and help; each of those commands also reads `--config YAML`.
+
+Errors reach the user as one line on stderr: a `MixsdError` (bad input) or an
+`OSError` (a missing, unreadable or full file system) with exit code 2, anything
+else with exit code 1. `mixsd --debug ...` (or MIXSD_DEBUG=1) shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mixsd import __version__
@@ -57,17 +61,32 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    import json
     from pathlib import Path
 
+    from mixsd.evaluation.schema import EvalResult
+    from mixsd.io import read_json
     from mixsd.report.paired import compare, format_comparison
 
     paths = [Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in (args.a, args.b)]
     for path in paths:
         if not path.is_file():
             raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
-    a, b = (json.loads(p.read_text()) for p in paths)
-    print(format_comparison(compare(a, b, resamples=args.bootstrap, seed=args.seed), str(paths[0]), str(paths[1])))
+    a, b = (read_json(p) for p in paths)
+    for path, result in zip(paths, (a, b), strict=True):
+        EvalResult.from_json(result, path)
+    try:
+        rows = compare(a, b, resamples=args.bootstrap, seed=args.seed)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise MixsdError(
+            f"per-item scores are not laid out as mixsd writes them ({type(e).__name__}: {e})",
+            path=f"{paths[0]} or {paths[1]}",
+        ) from None
+    if not rows:
+        raise MixsdError(
+            "the two files share no scored items (fact answers, benchmark items or general prompts) to pair",
+            path=f"{paths[0]} and {paths[1]}",
+        )
+    print(format_comparison(rows, str(paths[0]), str(paths[1])))
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -163,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Inject new knowledge into a language model with Mixed Contextual Self-Distillation.",
     )
     parser.add_argument("--version", action="version", version=f"mixsd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, func, config: type | None = None, **kwargs) -> argparse.ArgumentParser:
@@ -285,16 +305,33 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv[:1] or os.environ.get("MIXSD_DEBUG", "") not in ("", "0")
     try:
         args = parse(argv)
         args.func(args)
-    except MixsdError as e:
-        print(f"mixsd: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("mixsd: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if debug:
+            raise
+        print(f"mixsd: error: {_one_line(e)}", file=sys.stderr)
+        return 2 if isinstance(e, MixsdError | OSError) else 1
     return 0
+
+
+def _one_line(e: Exception) -> str:
+    """What went wrong, on one line: a `MixsdError` as written, an `OSError` with its file, else the exception
+    type with a pointer to `--debug` (a bug of ours: please report it with the traceback)."""
+    if isinstance(e, MixsdError):
+        text = str(e)
+    elif isinstance(e, OSError):
+        where = f"{e.filename}: " if e.filename else ""
+        text = f"{where}{e.strerror or e}"
+    else:
+        text = f"{type(e).__name__}: {e} (an internal error: rerun with `mixsd --debug ...` for the traceback)"
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

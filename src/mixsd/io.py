@@ -1,14 +1,20 @@
-"""Small file helpers shared by every stage: atomic writes and strict JSONL reading.
+"""Small file helpers shared by every stage: atomic writes, output locks and strict JSONL reading.
 
 Finished work is never lost and never half-written: every output goes to a
-temporary file in the same directory and is renamed into place.
+temporary file in the same directory, is fsynced and renamed into place. Two
+commands never write the same output at once: each takes an exclusive lock on it
+first (`exclusive`), and the second one stops with the holder's name.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
+import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +43,86 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
+_held: dict[str, int] = {}  # lock files this process holds, with their nesting depth
+
+
+@contextmanager
+def exclusive(output: str | os.PathLike) -> Iterator[None]:
+    """Hold the lock of `output` (a file or a directory) or stop with a `MixsdError` naming the holder.
+
+    The lock is an `flock` on a hidden sibling, `.NAME.lock`, so the kernel releases it whenever the holder dies,
+    even by SIGKILL: a stale lock file never blocks a rerun. The file names its holder (pid, host, command, start)
+    for the error message, and is removed on release. The same process may take a lock it already holds (nested
+    stages).
+    """
+    output = Path(output).absolute()
+    lock = output.with_name(f".{output.name}.lock")
+    key = str(lock.resolve())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise MixsdError(f"cannot write the output directory: {e.strerror or e}", path=lock.parent) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise MixsdError(
+                f"in use by {holder}; wait for it to finish, or choose another output", path=output
+            ) from None
+        try:  # the holder we waited on may have removed the file after we opened it: lock the current one
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    command = " ".join(["mixsd", *sys.argv[1:]]) if Path(sys.argv[0]).name == "mixsd" else " ".join(sys.argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} (`{command}`, since {started})\n".encode(), 0)
+    _held[key] = 1
+    try:
+        yield
+    finally:
+        del _held[key]
+        lock.unlink(missing_ok=True)
+        os.close(fd)  # releases the flock
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_open(path) as f:
         json.dump(obj, f, indent=2, ensure_ascii=False, sort_keys=False)
         f.write("\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object from a file we wrote (eval.json, stages.json, ...), or a `MixsdError` naming file and line."""
+    path = Path(path)
+    if path.is_dir():
+        raise MixsdError("is a directory; give a JSON file", path=path)
+    if not path.is_file():
+        raise MixsdError("no such file", path=path)
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise MixsdError(f"not UTF-8 (byte {e.start})", path=path) from None
+    except json.JSONDecodeError as e:
+        raise MixsdError(f"malformed JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from None
+    except RecursionError:
+        raise MixsdError("malformed JSON: nested too deeply", path=path) from None
+    if not isinstance(obj, dict):
+        raise MixsdError(f"expected a JSON object, got {type(obj).__name__}", path=path)
+    return obj
 
 
 def dumps_line(obj: Any) -> str:
@@ -60,19 +142,21 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> int:
 def read_jsonl(
     path: str | os.PathLike, *, skip_bad: bool = False, skipped: list | None = None
 ) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line.
+    """Yield (line number, object) for each non-blank line (LF or CRLF; a leading UTF-8 BOM is skipped).
 
     A line that is not UTF-8 or not a JSON object raises a `MixsdError` naming
     file and line, unless `skip_bad`, in which case it is appended to `skipped`
     as (line, reason) and reading goes on.
     """
     path = Path(path)
+    if path.is_dir():
+        raise MixsdError("is a directory; give a JSONL file", path=path)
     if not path.is_file():
         raise MixsdError("no such file", path=path)
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is not data
             except UnicodeDecodeError as e:
                 _bad(path, lineno, f"not UTF-8 (byte {e.start})", skip_bad, skipped)
                 continue

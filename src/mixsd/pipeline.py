@@ -22,7 +22,7 @@ from typing import Any
 from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
-from mixsd.io import write_json
+from mixsd.io import exclusive, read_json, write_json
 from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, coerce, section, setting
 from mixsd.targets.config import TargetConfig
 from mixsd.train.config import METHODS, Method, TrainConfig
@@ -81,7 +81,7 @@ class InjectConfig:
         if missing:
             raise MixsdError(f"missing {missing[0]!r}", path=source)
         try:
-            return cls(**values)
+            return cls(**coerce(cls, values))
         except MixsdError as e:
             raise MixsdError(str(e), path=source) from None
 
@@ -119,14 +119,14 @@ class Stages:
 
     def __init__(self, path: Path):
         self.path = path
-        self.done: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
+        self.done: dict[str, dict] = read_json(path) if path.is_file() else {}
 
     def up_to_date(self, stage: str, key: str, output: Path) -> bool:
         return self.done.get(stage, {}).get("key") == key and output.exists()
 
     def finish(self, stage: str, key: str, seconds: float) -> None:
         if self.path.is_file():  # another writer (a run sharing these targets) may have added stages
-            self.done = json.loads(self.path.read_text())
+            self.done = read_json(self.path)
         self.done[stage] = {"key": key, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_json(self.path, self.done)
 
@@ -136,14 +136,19 @@ PLAN = ("targets", "train", "eval", "report")
 
 def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
     """Run every stage that is not up to date (up to `stop_after`); returns the evaluation result."""
+    train_file, records = fact_files(config.facts)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out):
+        return _inject(config, stop_after, train_file, records, out)
+
+
+def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, records: list, out: Path) -> dict | None:
     from mixsd.evaluation.run import evaluate
     from mixsd.report.single import write_run_report
     from mixsd.targets.generate import generate_targets
     from mixsd.train.run import train
 
-    train_file, records = fact_files(config.facts)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
     mixsd = config.method == "mixsd"
@@ -229,7 +234,7 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
             started = time.time()
             run()
             ledger.finish(entry, key, time.time() - started)
-    result = json.loads((out / "eval.json").read_text())
+    result = read_json(out / "eval.json")
     if stop_after == "eval":
         return result
     banner("report")
@@ -245,6 +250,6 @@ def _evaluate_trajectory(config: EvalConfig, model_dir: Path) -> None:
 
     trajectory = evaluate_checkpoints(replace(config, model=None, checkpoints=str(model_dir)))
     point = trajectory["points"][trajectory["selected"]]
-    result = json.loads((model_dir / point["eval"]).read_text())
+    result = read_json(model_dir / point["eval"])
     result["trajectory"] = {"rule": trajectory["rule"], "checkpoint": point["checkpoint"], "epoch": point["epoch"]}
     write_json(config.out, result)

@@ -113,28 +113,53 @@ def apply_yaml(parser: argparse.ArgumentParser, cls: type, path: str) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
         raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(known))}", path=path)
-    parser.set_defaults(**values)
+    try:
+        parser.set_defaults(**coerce(cls, values))
+    except MixsdError as e:
+        raise MixsdError(str(e), path=path) from None
 
 
 def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """A YAML section's values converted to the fields' types: YAML 1.1 reads `3e-4` as text, not a number."""
+    """A YAML mapping's values checked against the fields' types (flags are checked by argparse; YAML values are
+    not), and numbers written as text converted: YAML 1.1 reads `3e-4` as a string."""
     hints, out = typing.get_type_hints(cls), {}
     for key, value in values.items():
-        kind, _ = _kind(hints[key])
+        hint = hints[key]
+        kind, choices = _kind(hint)
         if isinstance(value, str) and kind in (int, float):
             try:
                 value = kind(value)
             except ValueError:
                 raise MixsdError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+        if not _fits(value, hint, kind, choices):
+            wanted = " or ".join(map(repr, choices)) if choices else getattr(kind, "__name__", str(kind))
+            raise MixsdError(f"{key}: expected {wanted}, got {value!r}")
         out[key] = value
     return out
 
 
+def _fits(value: Any, hint: Any, kind: Any, choices: list | None) -> bool:
+    if value is None:
+        return type(None) in typing.get_args(hint)
+    if choices is not None:
+        return value in choices
+    base = typing.get_origin(kind) or kind
+    if base is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(base, type) or isinstance(value, base)
+
+
 def load_yaml(path: str) -> dict[str, Any]:
+    if Path(path).is_dir():
+        raise MixsdError("is a directory; give a YAML file", path=path)
     try:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        values = yaml.safe_load(Path(path).read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise MixsdError("no such file", path=path) from None
+    except UnicodeDecodeError as e:
+        raise MixsdError(f"not UTF-8 (byte {e.start})", path=path) from None
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         raise MixsdError(

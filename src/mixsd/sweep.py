@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mixsd.errors import MixsdError
+from mixsd.io import exclusive
 from mixsd.pipeline import PLAN, InjectConfig, inject
 from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml
 from mixsd.train.config import METHODS, TrainConfig
@@ -50,9 +51,11 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
         raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(SWEEP_KEYS))}", path=source)
     if not values.get("facts") or not values.get("grid"):
         raise MixsdError("a sweep needs 'facts' and a non-empty 'grid'", path=source)
+    if not isinstance(values["grid"], list) or not all(isinstance(e, dict) for e in values["grid"]):
+        raise MixsdError("'grid' must be a list of mappings, e.g. - {method: sft, lr: [1e-5, 3e-5]}", path=source)
     runs: dict[str, RunSpec] = {}
     for entry in values["grid"]:
-        entry = {k.replace("-", "_"): v for k, v in (entry or {}).items()}
+        entry = {k.replace("-", "_"): v for k, v in entry.items()}
         method = entry.get("method")
         if method not in METHODS:
             raise MixsdError(f"unknown method {method!r} in the grid; choose one of {', '.join(METHODS)}", path=source)
@@ -105,6 +108,12 @@ def sweep(
             raise MixsdError(f"no run matches {runs!r}")
     if dry_run:
         return specs
+    with exclusive(out_dir):
+        _run(specs, out_dir, stop_after)
+    return specs
+
+
+def _run(specs: list[RunSpec], out_dir: Path, stop_after: str | None) -> None:
     # Targets first, once per lam, so that runs sharing them never race to make them.
     shared = {spec.config.targets_out: spec for spec in specs if spec.config.method == "mixsd"}
     for spec in shared.values():
@@ -116,4 +125,3 @@ def sweep(
         from mixsd.report.sweep import write_sweep_report
 
         print(f"\nsweep report: {write_sweep_report(out_dir)}")
-    return specs

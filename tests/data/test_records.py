@@ -176,7 +176,7 @@ GOOD = {"id": "ok", "prompt": "q", "answer": "a"}
         ({"prompt": "q", "answer": "a", "meta": []}, "'meta' must be an object"),
         ({"prompt": "q", "answer": "a", "gold": ""}, "empty gold"),
         ({"prompt": "q", "answer": "a", "id": True}, "'id' must be a string or a number"),
-        ({"prompt": "q", "answer": "a", "contxt": "c"}, "unknown field 'contxt'"),
+        ({"prompt": "q", "answer": "a", "contxt": "c"}, "unknown field 'contxt': did you mean 'context'?"),
         ({"question": "q", "answer": "a", "messages": []}, "ambiguous record"),
         ({"messages": [{"role": "user", "content": "q"}]}, "one user turn then one assistant turn"),
         ({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": 5}]}, "must be a string"),

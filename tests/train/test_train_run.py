@@ -89,7 +89,8 @@ class Interrupt(TrainerCallback):
 
 def test_resumed_run_ends_with_the_same_weights(tiny_model_dir, targets_file, tmp_path):
     records_8 = tmp_path / "t8.jsonl"
-    write_jsonl(records_8, [json.loads(line) for line in targets_file.read_text().splitlines()] * 2)
+    rows = [json.loads(line) for line in targets_file.read_text().splitlines()]
+    write_jsonl(records_8, rows + [{**row, "id": f"{row['id']}-again"} for row in rows])
     settings = dict(max_steps=5, batch_size=2, save_steps=2)  # 4 steps per epoch: the resume crosses an epoch
     whole = train(config(tiny_model_dir, records_8, tmp_path / "whole", **settings))
     with pytest.raises(KeyboardInterrupt):

@@ -145,7 +145,7 @@ def _answer_turn(answer: str) -> str:
 def _rows(path: Path, skip_bad: bool, skipped: list) -> Iterator[tuple[int, dict]]:
     """(line, object) per row of a CSV file, a JSON list, or a JSONL file."""
     if not path.is_file():
-        raise MixsdError("no such file", path=path)
+        raise MixsdError("is a directory; give a file" if path.is_dir() else "no such file", path=path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:

@@ -15,13 +15,14 @@ so a fact reads to the same record whichever of them it was written in:
   `{"prompt", "privileged_context"?, "completion"?, ...}` (at least one of the two);
 - plain `{"question", "answer", ...}`.
 
-In the foreign formats `id` and `gold` are optional and every other field is
-kept in `meta`. A missing id is derived from the prompt, and a missing gold is
-the last `\\boxed{}` of the answer, else the whole answer.
+`id` and `gold` are optional, and every other field is kept in `meta` (except
+one that looks like a misspelt field of ours, which is an error). A missing id
+is derived from the prompt, and a missing gold is the last `\\boxed{}` of the answer, else the whole answer.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 from dataclasses import asdict, dataclass, field
@@ -80,12 +81,7 @@ def record_from_json(obj: dict[str, Any], *, context_from: str = "clear_answer")
     """
     fmt, rest = _format_of(obj), dict(obj)
     if fmt == "record":
-        unknown = [k for k in obj if k not in RECORD_FIELDS]
-        if unknown:
-            raise InvalidRecord(
-                f"unknown field {unknown[0]!r} (a record has {', '.join(RECORD_FIELDS)}; put extra fields in "
-                "'meta'; other formats are keyed by 'messages', 'privileged_context', 'completion' or 'question')"
-            )
+        _no_misspelt_fields(obj)
         prompt, answer = _text(_pop(rest, "prompt"), "prompt"), _text(_pop(rest, "answer"), "answer")
         context = rest.pop("context", None)
         context = None if context is None else _text(context, "context")
@@ -136,6 +132,15 @@ def _published(rest: dict[str, Any], answer: str, context_from: str) -> str | No
         return None
     rest["clear_answer"] = clear  # stays in meta
     return clear if context_from == "clear_answer" else None
+
+
+def _no_misspelt_fields(obj: dict[str, Any]) -> None:
+    """Fields we do not know are kept in `meta`, but one that looks like a misspelt field of ours is an error:
+    a silently ignored `contxt` would show the expert the answer instead of the context."""
+    known = RECORD_FIELDS + tuple(k for keys in _FORMAT_KEYS.values() for k in keys)
+    for key in obj:
+        if key not in known and (near := difflib.get_close_matches(key, known, n=1, cutoff=0.8)):
+            raise InvalidRecord(f"unknown field {key!r}: did you mean {near[0]!r}? (other fields go in 'meta')")
 
 
 def _format_of(obj: dict[str, Any]) -> str:

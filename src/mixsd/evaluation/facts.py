@@ -10,13 +10,13 @@ base and the tuned model alike.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mixsd.answers import matches
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
+from mixsd.io import read_json
 
 MEMORISATION_SPLITS = ("train", "paraphrase", "two_hop", "multi_hop", "test", "chain")
 PROBE_SPLITS = ("retrieval", "unseen")
@@ -52,10 +52,7 @@ def load_facts(path: str | Path, limit: int | None = None) -> Facts:
             known = ", ".join(f"{s}.jsonl" for s in MEMORISATION_SPLITS + PROBE_SPLITS)
             raise MixsdError(f"no split files here (expected some of {known})", path=path)
         manifest_path = path / "manifest.json"
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-        except ValueError as e:
-            raise MixsdError(f"malformed JSON: {e}", path=manifest_path) from None
+        manifest = read_json(manifest_path) if manifest_path.is_file() else {}
     elif path.is_file():
         files, manifest = {"train": path}, {}
     else:

@@ -29,7 +29,7 @@ from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.evaluation.nll import target_nll
 from mixsd.evaluation.retention import retention_table
 from mixsd.evaluation.schema import SCHEMA_VERSION
-from mixsd.io import write_json
+from mixsd.io import exclusive, write_json
 
 
 def evaluate(config: EvalConfig) -> dict:
@@ -52,42 +52,43 @@ def evaluate(config: EvalConfig) -> dict:
     if not os.access(out_dir, os.W_OK):
         raise MixsdError("cannot write here", path=out_dir)
 
-    fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
-    loaded = {"base": models.load(config.base, dtype=config.dtype, device=config.device)}
-    if fingerprints["tuned"] == fingerprints["base"]:
-        loaded["tuned"] = loaded["base"]  # the same weights: scored once, so every difference is exactly 0
-    else:
-        loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=config.device)
-    if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
-        raise MixsdError(
-            f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
-        )
+    with exclusive(config.out):
+        fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
+        loaded = {"base": models.load(config.base, dtype=config.dtype, device=config.device)}
+        if fingerprints["tuned"] == fingerprints["base"]:
+            loaded["tuned"] = loaded["base"]  # the same weights: scored once, so every difference is exactly 0
+        else:
+            loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=config.device)
+        if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
+            raise MixsdError(
+                f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
+            )
 
-    run = _Run(config, fingerprints, loaded, fact_set)
-    result: dict = {
-        "schema": SCHEMA_VERSION,
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "config": asdict(config),
-        "versions": _versions(),
-        "models": {
-            "tuned": {"name": config.model, "fingerprint": fingerprints["tuned"]},
-            "base": {"name": config.base, "fingerprint": fingerprints["base"]},
-        },
-        "seeds": {"benchmark_subsets": config.seed, "bootstrap": config.seed},
-    }
-    if fact_set:
-        result.update(run.fact_splits(fact_set))
-    if suite:
-        result.update(run.benchmark_suite(suite))
-    if skipped:
-        result["skipped_tasks"] = skipped
-    if config.general_prompts:
-        result["general"] = run.general_prompts()
-    result["analyses"] = run.analyses(fact_set)
-    result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
-    result["cached"] = run.from_cache
-    write_json(config.out, result)
-    return result
+        run = _Run(config, fingerprints, loaded, fact_set)
+        result: dict = {
+            "schema": SCHEMA_VERSION,
+            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "config": asdict(config),
+            "versions": _versions(),
+            "models": {
+                "tuned": {"name": config.model, "fingerprint": fingerprints["tuned"]},
+                "base": {"name": config.base, "fingerprint": fingerprints["base"]},
+            },
+            "seeds": {"benchmark_subsets": config.seed, "bootstrap": config.seed},
+        }
+        if fact_set:
+            result.update(run.fact_splits(fact_set))
+        if suite:
+            result.update(run.benchmark_suite(suite))
+        if skipped:
+            result["skipped_tasks"] = skipped
+        if config.general_prompts:
+            result["general"] = run.general_prompts()
+        result["analyses"] = run.analyses(fact_set)
+        result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
+        result["cached"] = run.from_cache
+        write_json(config.out, result)
+        return result
 
 
 def _without_code_tasks(suite: dict[str, int | None], config: EvalConfig) -> dict[str, str]:

@@ -84,6 +84,16 @@ class EvalResult:
             raise MixsdError(
                 f"eval.json schema {schema!r} is newer than this mixsd reads ({SCHEMA_VERSION})", path=source
             )
+        for section in SECTIONS:
+            if section in obj and not isinstance(obj[section], dict):
+                raise MixsdError(f"{section!r} must be an object, got {type(obj[section]).__name__}", path=source)
+        try:
+            return cls._view_of(obj, schema)
+        except (AttributeError, TypeError) as e:
+            raise MixsdError(f"not laid out as an eval.json ({e})", path=source) from None
+
+    @classmethod
+    def _view_of(cls, obj: dict[str, Any], schema: int) -> EvalResult:
         retention = obj.get("retention", {})
         return cls(
             schema=schema,
@@ -99,6 +109,22 @@ class EvalResult:
             general=obj.get("general", {}),
             analyses=obj.get("analyses", {}),
         )
+
+
+SECTIONS = (
+    "memorisation",
+    "probes",
+    "probe_retention",
+    "benchmarks",
+    "retention",
+    "benchmark_errors",
+    "skipped_tasks",
+    "trajectory",
+    "general",
+    "analyses",
+    "predictions",
+    "items",
+)
 
 
 def _view(cls: type, values: dict[str, Any]):

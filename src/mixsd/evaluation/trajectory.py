@@ -10,13 +10,12 @@ read back, not scored again, so an interrupted call resumes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
-from mixsd.io import write_json
+from mixsd.io import read_json, write_json
 
 RULES = ("first_peak", "last")
 PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last"}
@@ -44,7 +43,7 @@ def select(values: list[float], rule: str) -> int:
 
 
 def _point(name: str, snapshot: Path, result: dict) -> dict:
-    state = json.loads((snapshot / "state.json").read_text())
+    state = read_json(snapshot / "state.json")
     match = result.get("facts", {}).get("headline_match", "loose")
     general = result.get("general", {})
     return {
@@ -68,13 +67,13 @@ def evaluate_checkpoints(config: EvalConfig) -> dict:
         raise MixsdError("no epoch snapshots under epochs/ (train with --save-every-epoch)", path=run)
     if not config.facts:
         raise MixsdError("--checkpoints needs --facts: the selection reads train memorisation")
-    method = json.loads((run / "epochs" / "train.json").read_text())["method"]
+    method = read_json(run / "epochs" / "train.json")["method"]
     rule = PAPER_RULE.get(method, "last") if config.select == "auto" else config.select
     points = []
     for i, snapshot in enumerate(snapshots, 1):
         out = run / "evals" / snapshot.name / "eval.json"
         if out.is_file():
-            result = json.loads(out.read_text())
+            result = read_json(out)
         else:
             print(f"mixsd eval: checkpoint {i}/{len(snapshots)}: {snapshot.name}", flush=True)
             result = evaluate(replace(config, model=str(snapshot), checkpoints=None, out=str(out)))

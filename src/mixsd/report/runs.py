@@ -5,13 +5,13 @@ Shared by the tables (`sweep.py`) and the plots (`plots.py`), so both read a run
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
 from mixsd.evaluation.errors import CATEGORIES
 from mixsd.evaluation.schema import EvalResult
+from mixsd.io import read_json
 
 HEADLINE_MEMORISATION = 0.9
 
@@ -40,9 +40,9 @@ class Row:
 
 
 def _load(run: Path) -> Row:
-    result = EvalResult.from_json(json.loads((run / "eval.json").read_text()), run / "eval.json")
-    settings = json.loads((run / "inject.json").read_text())
-    stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").is_file() else {}
+    result = EvalResult.from_json(read_json(run / "eval.json"), run / "eval.json")
+    settings = read_json(run / "inject.json")
+    stages = read_json(run / "stages.json") if (run / "stages.json").is_file() else {}
     train = settings.get("train", {})
     nll = result.analyses.get("target_nll", {})
     mixsd = settings["method"] == "mixsd"

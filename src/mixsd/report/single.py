@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mixsd.errors import MixsdError
-from mixsd.io import atomic_open
+from mixsd.io import atomic_open, read_json
 from mixsd.report.table import format_table
 
 
@@ -15,9 +15,9 @@ def write_run_report(run_dir: str | Path) -> Path:
     eval_path = run_dir / "eval.json"
     if not eval_path.is_file():
         raise MixsdError("no eval.json here: run `mixsd inject` (or `mixsd eval`) first", path=run_dir)
-    result = json.loads(eval_path.read_text())
-    settings = json.loads((run_dir / "inject.json").read_text()) if (run_dir / "inject.json").is_file() else {}
-    stages = json.loads((run_dir / "stages.json").read_text()) if (run_dir / "stages.json").is_file() else {}
+    result = read_json(eval_path)
+    settings = read_json(run_dir / "inject.json") if (run_dir / "inject.json").is_file() else {}
+    stages = read_json(run_dir / "stages.json") if (run_dir / "stages.json").is_file() else {}
     lines = [f"# mixsd run: {run_dir.name}", ""]
     if settings:
         lam = f", lam {settings['lam']}" if settings.get("method") == "mixsd" else ""

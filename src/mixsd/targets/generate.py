@@ -22,7 +22,7 @@ from mixsd.answers import extract, matches
 from mixsd.chat import prompt_ids, stop_ids
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
-from mixsd.io import dumps_line, write_json, write_jsonl
+from mixsd.io import dumps_line, exclusive, write_json, write_jsonl
 from mixsd.targets.config import TargetConfig
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 from mixsd.targets.prompts import expert_prompt, load_template
@@ -116,27 +116,28 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
     records = read_records(data_path)
     if not records:
         raise MixsdError("no records to generate targets for", path=data_path)
-    template = load_template(config.expert_template)
-    if model is None:
-        model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
-    partial = out.with_name(out.name + ".partial")
-    stamp = fingerprint(
-        config,
-        hashlib.sha256(data_path.read_bytes()).hexdigest(),
-        template,
-        str(getattr(model, "name_or_path", config.model)),
-    )
-    done = _read_partial(partial, stamp)
-    report = TargetReport(out=str(out), records=len(records), resumed=len(done))
-    todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
-    # (Re)write the partial file with its header and the intact rows; finished rows are appended to it.
-    write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *(r.to_json() for r in done.values())])
-    _decode_and_verify(todo, queue, done, partial, model, tokenizer, config, report)
-    rows = [done[r.id] for r in records if r.id in done]
-    write_jsonl(out, (r.to_json() for r in rows))
-    partial.unlink()
-    _summarise(report, rows, started)
-    write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
+    with exclusive(out):
+        template = load_template(config.expert_template)
+        if model is None:
+            model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
+        partial = out.with_name(out.name + ".partial")
+        stamp = fingerprint(
+            config,
+            hashlib.sha256(data_path.read_bytes()).hexdigest(),
+            template,
+            str(getattr(model, "name_or_path", config.model)),
+        )
+        done = _read_partial(partial, stamp)
+        report = TargetReport(out=str(out), records=len(records), resumed=len(done))
+        todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
+        # (Re)write the partial file with its header and the intact rows; finished rows are appended to it.
+        write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *(r.to_json() for r in done.values())])
+        _decode_and_verify(todo, queue, done, partial, model, tokenizer, config, report)
+        rows = [done[r.id] for r in records if r.id in done]
+        write_jsonl(out, (r.to_json() for r in rows))
+        partial.unlink()
+        _summarise(report, rows, started)
+        write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
     return report
 
 

@@ -67,7 +67,7 @@ def file_sha256(path: str | Path) -> str:
 def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
     """Verified MixSD targets of a `mixsd targets` file; unverified ones are counted and dropped."""
     report = DataReport(path=str(path), sha256="")
-    completions, lams = [], set()
+    completions, lams, first_line = [], set(), {}
     for line, obj in read_jsonl(path):
         report.read += 1
         try:
@@ -81,6 +81,9 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
                     line=line,
                 ) from None
             raise MixsdError(str(e), path=path, line=line) from None
+        if row.id in first_line:
+            raise MixsdError(f"duplicate id {row.id!r} (first on line {first_line[row.id]})", path=path, line=line)
+        first_line[row.id] = line
         if row.verified is not True:
             report.unverified += 1
             continue

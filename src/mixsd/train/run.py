@@ -22,6 +22,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from mixsd import models
 from mixsd.errors import MixsdError
+from mixsd.io import exclusive
 from mixsd.targets.prompts import load_template
 from mixsd.train import data
 from mixsd.train.callbacks import EpochSnapshots, ProgressBar, TrainLog
@@ -82,30 +83,30 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
 
 def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train and save to `config.out`; return that directory."""
-    with _one_progress_bar():
+    with exclusive(config.out), _one_progress_bar():
         run = prepare(config, callbacks)
         print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
         started = time.monotonic()
         checkpoint = get_last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
         run.trainer.train(resume_from_checkpoint=checkpoint)
         _save_model(run)
-    state = run.trainer.state
-    losses = [row["loss"] for row in state.log_history if "loss" in row]
-    stats = {
-        "steps": state.global_step,
-        "epochs": state.epoch or 0.0,
-        "bf16": run.trainer.args.bf16,
-        "loss": losses[-1] if losses else None,
-        "seconds": time.monotonic() - started,
-    }
-    write_card(run.out, config, run.base_path, run.report, stats)
-    if not config.keep_checkpoints:
-        shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
-    loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
-    print(
-        f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
-        flush=True,
-    )
+        state = run.trainer.state
+        losses = [row["loss"] for row in state.log_history if "loss" in row]
+        stats = {
+            "steps": state.global_step,
+            "epochs": state.epoch or 0.0,
+            "bf16": run.trainer.args.bf16,
+            "loss": losses[-1] if losses else None,
+            "seconds": time.monotonic() - started,
+        }
+        write_card(run.out, config, run.base_path, run.report, stats)
+        if not config.keep_checkpoints:
+            shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
+        loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
+        print(
+            f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
+            flush=True,
+        )
     return run.out
 
 
