@@ -147,7 +147,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     from mixsd.evaluation.run import evaluate
     from mixsd.report.single import write_run_report
     from mixsd.targets.generate import generate_targets
-    from mixsd.train.run import train
+    from mixsd.train.run import last_checkpoint, train
 
     write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
@@ -187,10 +187,14 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
         key = _key(asdict(rcfg), key, _sha(data))
 
         def run() -> None:
-            if stages.done.get("train", {}).get("key") not in (None, key) and model_dir.exists():
-                shutil.rmtree(model_dir)  # trained from other inputs: start over
-            checkpoints = model_dir / "checkpoints"
-            rcfg.resume = checkpoints.is_dir() and any(checkpoints.iterdir())
+            # Continue an interrupted training of these same inputs from its last checkpoint; anything else in
+            # model/ (other inputs, or a run killed before its first checkpoint) is started over.
+            started = model_dir / "checkpoints" / "inject.key"
+            rcfg.resume = started.is_file() and started.read_text() == key and bool(last_checkpoint(started.parent))
+            if not rcfg.resume:
+                shutil.rmtree(model_dir, ignore_errors=True)
+                started.parent.mkdir(parents=True)
+                started.write_text(key)
             train(rcfg)
 
         return key, model_dir / "README.md", stages, "train", f"({config.method})", run

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mixsd.io import atomic_open  # noqa: E402
 from mixsd.report.runs import Row, best_at_headline, label  # noqa: E402
 
 COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
@@ -17,7 +18,8 @@ LABEL_DY = 3  # a point label's default height above its point, in points
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={"Software": None})
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or "png", dpi=120, metadata={"Software": None})
     plt.close(fig)
     return path
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from mixsd import models
 from mixsd.errors import MixsdError
@@ -87,7 +86,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Pat
         run = prepare(config, callbacks)
         print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
         started = time.monotonic()
-        checkpoint = get_last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
+        checkpoint = last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
         run.trainer.train(resume_from_checkpoint=checkpoint)
         _save_model(run)
         state = run.trainer.state
@@ -138,6 +137,21 @@ def use_bf16(requested: bool | None) -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
+def last_checkpoint(checkpoints: Path) -> str | None:
+    """The newest complete checkpoint under `checkpoints`. The Trainer writes a checkpoint in place and its
+    trainer_state.json last, so a directory without one was cut off mid-save (a kill): it is removed."""
+    if not checkpoints.is_dir():
+        return None
+    found = sorted(
+        (int(d.name.split("-")[1]), d) for d in checkpoints.glob("checkpoint-*") if d.name.split("-")[1].isdigit()
+    )
+    for _, directory in reversed(found):
+        if (directory / "trainer_state.json").is_file():
+            return str(directory)
+        shutil.rmtree(directory)
+    return None
+
+
 def _prepare_output(config: TrainConfig) -> Path:
     """Make sure OUT can be written and that it is a fresh run or a resumable one, before any work."""
     out = Path(config.out).expanduser()
@@ -148,7 +162,7 @@ def _prepare_output(config: TrainConfig) -> Path:
     except OSError as e:
         raise MixsdError(f"cannot write the output directory: {e.strerror or e}", path=out) from None
     checkpoints = out / CHECKPOINTS
-    last = get_last_checkpoint(checkpoints) if checkpoints.is_dir() else None
+    last = last_checkpoint(checkpoints)
     if config.resume and last is None:
         raise MixsdError(f"nothing to resume: no checkpoint under {checkpoints}", path=out)
     finished = (out / "config.json").is_file() or (out / "adapter_config.json").is_file()
