@@ -4,10 +4,13 @@ naming the file (and the line, where there is one), never a traceback; the odd-b
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mixsd.cli import main
 from mixsd.data.records import read_records
@@ -250,3 +253,86 @@ def test_an_internal_error_is_one_line_unless_debug(monkeypatch, capsys):
     assert code == 1 and err.count("\n") == 1 and "KeyError" in err and "--debug" in err
     with pytest.raises(KeyError):
         main(["--debug", "models"])
+
+
+# Fuzzing: random JSON shapes and bytes through the other readers; the only failure allowed is the documented one.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 70000) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=10,
+)
+target_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values,
+        "messages": st.lists(
+            st.fixed_dictionaries(
+                {}, optional={"role": st.sampled_from(["user", "assistant", 3]), "content": json_values}
+            ),
+            max_size=3,
+        )
+        | json_values,
+        "mixsd": st.fixed_dictionaries(
+            {}, optional={"token_ids": st.lists(st.integers(-2, 5), max_size=3) | json_values, "verified": json_values}
+        )
+        | json_values,
+    },
+)
+fuzz = settings(  # MIXSD_FUZZ_EXAMPLES=2000 for a longer hunt than CI's
+    max_examples=int(os.environ.get("MIXSD_FUZZ_EXAMPLES", "60")),
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+@fuzz
+@given(st.lists(target_like | json_values, min_size=1, max_size=4))
+def test_random_target_rows_read_or_fail_cleanly(tmp_path, objs):
+    from mixsd.errors import MixsdError
+    from mixsd.train.data import read_targets
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(lines(*objs))
+    try:
+        completions, report = read_targets(path)
+    except MixsdError as e:
+        assert str(e).startswith(f"{path}:")
+        return
+    assert completions and all(c.ids for c in completions)
+
+
+@fuzz
+@given(
+    st.dictionaries(st.sampled_from(["schema", "memorisation", "retention", "benchmarks", "general", "x"]), json_values)
+)
+def test_random_eval_json_reads_or_fails_cleanly(tmp_path, obj):
+    from mixsd.errors import MixsdError
+    from mixsd.evaluation.schema import EvalResult
+
+    try:
+        EvalResult.from_json(obj, tmp_path / "eval.json")
+    except MixsdError as e:
+        assert str(e).startswith(f"{tmp_path / 'eval.json'}:")
+
+
+@fuzz
+@given(
+    st.binary(max_size=60)
+    | st.dictionaries(st.sampled_from(["facts", "lam", "lora", "train", "method"]), json_values).map(
+        lambda d: json.dumps(d).encode()
+    )
+)
+def test_random_inject_configs_parse_or_fail_cleanly(tmp_path, content):
+    from mixsd.cli import parse
+    from mixsd.errors import MixsdError
+    from mixsd.pipeline import InjectConfig
+    from mixsd.settings import from_args
+
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    try:
+        args = parse(["inject", "--config", str(path), "--out", str(tmp_path / "o")])
+        from_args(InjectConfig, args)
+    except MixsdError as e:
+        assert str(e).startswith(f"{path}") or str(e).startswith("missing --facts"), str(e)
+    except SystemExit as e:  # argparse: a required value still missing
+        assert e.code == 2

@@ -128,15 +128,19 @@ def load(name: str = DEFAULT_MODEL, *, dtype: str = "auto", device: str | None =
     else:
         torch_dtype = getattr(torch, dtype)
     path = resolve(name)
-    kw: dict = {}
+    # Weights load from safetensors (or GGUF) only, never from pickles, and a model's own Python code never runs:
+    # trust_remote_code stays off (SECURITY.md).
+    kw: dict = {"trust_remote_code": False}
     if path.endswith(".gguf"):
         kw["gguf_file"] = Path(path).name
         path = str(Path(path).parent)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kw)
-    except OSError as e:
-        raise MixsdError(f"cannot load model {name!r}: {str(e).splitlines()[0]}") from None
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch_dtype, use_safetensors=None if "gguf_file" in kw else True, **kw
+        )
+    except (OSError, ValueError) as e:
+        raise MixsdError(f"cannot load model {name!r}: {str(e).strip().splitlines()[0]}") from None
     if need_chat_template and not tokenizer.chat_template:
         raise MixsdError(
             f"model {name!r} has no chat template; use an instruct/chat model or set tokenizer.chat_template"
