@@ -50,6 +50,13 @@ def command(name: str, tiny: str, path: Path, out: Path) -> list[str]:
     }[name]
 
 
+@pytest.fixture
+def facts_ok(tmp_path) -> Path:
+    path = tmp_path / "ok.jsonl"
+    path.write_bytes(lines(GOOD, GOOD2))
+    return path
+
+
 def run(argv: list[str], capsys) -> tuple[int, str]:
     code = main(argv)
     return code, capsys.readouterr().err
@@ -119,6 +126,19 @@ def test_bad_targets_files_are_one_line_errors(case, tmp_path, tiny_model_dir, c
     path = tmp_path / "targets.jsonl"
     place(content, path)
     argv = ["train", "--data", str(path), "--method", "mixsd", "--out", str(tmp_path / "m"), "--model", tiny_model_dir]
+    assert_one_line_error(*run(argv, capsys), path, line, words)
+
+
+@pytest.mark.parametrize("case", ["empty file", "malformed JSON on line 3", "non-UTF-8 bytes", "a directory"])
+@pytest.mark.parametrize("name", ["nll", "eval --targets"])
+def test_bad_files_for_the_target_nll_are_one_line_errors(name, case, tmp_path, tiny_model_dir, facts_ok, capsys):
+    content, line, words = BAD_JSONL[case]
+    path = tmp_path / "targets.jsonl"
+    place(content, path)
+    argv = {
+        "nll": ["nll", "--model", tiny_model_dir, str(path)],
+        "eval --targets": ["eval", "--model", tiny_model_dir, "--facts", str(facts_ok), "--targets", str(path)],
+    }[name]
     assert_one_line_error(*run(argv, capsys), path, line, words)
 
 

@@ -165,9 +165,11 @@ def cmd_data_kgfunc(args: argparse.Namespace) -> None:
 
 def cmd_nll(args: argparse.Namespace) -> None:
     from mixsd import models
-    from mixsd.evaluation.nll import target_nll
+    from mixsd.evaluation.nll import read_targets, target_nll
     from mixsd.io import write_json
 
+    for path in args.files:  # every file is checked before the model loads
+        read_targets(path)
     model, tokenizer = models.load(args.model, dtype=args.dtype, device=args.device)
     rows = [target_nll(model, tokenizer, path, batch_size=args.batch_size) for path in args.files]
     for row in rows:

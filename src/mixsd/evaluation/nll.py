@@ -24,12 +24,13 @@ from mixsd.io import read_jsonl
 from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
-def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int], str]]:
-    """(id, naive prompt, assistant token ids, source) per line of a targets file or a corpus file.
+def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str]]:
+    """(id, naive prompt, assistant token ids or text, source) per line of a targets file or a corpus file.
 
     A targets line (`messages` + `mixsd.token_ids`) gives its stored ids and its
     source ("mixsd", or "gold" for a target replaced by the ground truth); any
-    record format that `mixsd data import` accepts gives its answer, tokenized ("corpus").
+    record format that `mixsd data import` accepts gives its answer text ("corpus"),
+    tokenized by `target_nll`. Needs no model, so files are checked before one loads.
     """
     rows = []
     for lineno, obj in read_jsonl(path):
@@ -39,9 +40,7 @@ def read_targets(path: str | Path, tokenizer) -> list[tuple[str, str, list[int],
                 rows.append((target.id, target.prompt, target.token_ids, target.source))
             else:
                 record = record_from_json(obj)
-                rows.append(
-                    (record.id, record.prompt, tokenizer.encode(record.answer, add_special_tokens=False), "corpus")
-                )
+                rows.append((record.id, record.prompt, record.answer, "corpus"))
         except (InvalidRecord, InvalidTarget) as e:
             raise MixsdError(str(e), path=path, line=lineno) from None
     if not rows:
@@ -58,7 +57,9 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
     """
     stops = stop_ids(tokenizer, model)
     sequences, skipped, gold = [], 0, 0
-    for record_id, prompt, ids, source in read_targets(path, tokenizer):
+    for record_id, prompt, ids, source in read_targets(path):
+        if isinstance(ids, str):
+            ids = tokenizer.encode(ids, add_special_tokens=False)
         gold += source == "gold"
         while ids and ids[-1] in stops:
             ids = ids[:-1]

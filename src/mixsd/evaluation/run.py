@@ -26,7 +26,7 @@ from mixsd.evaluation.cache import cached, file_digest, model_fingerprint
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
-from mixsd.evaluation.nll import target_nll
+from mixsd.evaluation.nll import read_targets, target_nll
 from mixsd.evaluation.retention import retention_table
 from mixsd.evaluation.schema import SCHEMA_VERSION
 from mixsd.io import exclusive, write_json
@@ -45,8 +45,8 @@ def evaluate(config: EvalConfig) -> dict:
         raise MixsdError("nothing to evaluate: give --facts, a benchmark suite, or both")
     if suite:
         benchmarks.check_task_names(list(suite))
-    if config.targets and not Path(config.targets).is_file():
-        raise MixsdError("no such file", path=config.targets)
+    if config.targets:
+        read_targets(config.targets)  # a bad line fails now, not after every score is computed
     out_dir = Path(config.out).parent
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
