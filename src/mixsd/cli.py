@@ -19,6 +19,7 @@ from mixsd import __version__
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.pipeline import InjectConfig
+from mixsd.ranks import Ranks
 from mixsd.settings import DEFAULT_MODEL, HelpFormatter, add_arguments, apply_yaml, from_args
 from mixsd.targets.config import TargetConfig
 from mixsd.train.config import TrainConfig
@@ -93,6 +94,8 @@ def cmd_targets(args: argparse.Namespace) -> None:
     from mixsd.targets.generate import generate_targets
 
     report = generate_targets(from_args(TargetConfig, args))
+    if not Ranks.from_env().main:
+        return  # rank 0 reports for the job
     print(
         f"{report.written} targets in {report.out}: {report.verified} verified by mixsd, "
         f"{len(report.gold_fallback)} ground-truth fallbacks, {len(report.unverified)} unverified, "

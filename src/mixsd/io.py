@@ -53,11 +53,14 @@ def exclusive(output: str | os.PathLike) -> Iterator[None]:
     The lock is an `flock` on a hidden sibling, `.NAME.lock`, so the kernel releases it whenever the holder dies,
     even by SIGKILL: a stale lock file never blocks a rerun. The file names its holder (pid, host, command, start)
     for the error message, and is removed on release. The same process may take a lock it already holds (nested
-    stages).
+    stages). Under `accelerate launch` only rank 0 takes it: the other ranks are the same job.
     """
     output = Path(output).absolute()
     lock = output.with_name(f".{output.name}.lock")
     key = str(lock.resolve())
+    if int(os.environ.get("RANK", "0")) != 0:  # under a multi-process launch, rank 0 holds it for the whole job
+        yield
+        return
     if key in _held:
         _held[key] += 1
         try:

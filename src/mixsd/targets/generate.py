@@ -4,10 +4,13 @@ Records stream into `OUT.partial` as they finish (one flushed line each, after
 a header that fingerprints the settings); a restarted run with the same
 settings skips what is there. At the end the targets are written to OUT in
 input order, atomically, with a summary next to it in `OUT.report.json`.
+Under `accelerate launch` with N processes, rank r does every N-th record into
+`OUT.rank{r}-of-{N}.partial` and rank 0 writes OUT: the same bytes as one process.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import time
@@ -22,7 +25,8 @@ from mixsd.answers import extract, matches
 from mixsd.chat import prompt_ids, stop_ids
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
-from mixsd.io import dumps_line, exclusive, write_json, write_jsonl
+from mixsd.io import atomic_open, dumps_line, exclusive, write_json, write_jsonl
+from mixsd.ranks import Ranks
 from mixsd.targets.config import TargetConfig
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 from mixsd.targets.prompts import expert_prompt, load_template
@@ -58,24 +62,31 @@ def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: st
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _read_partial(path: Path, stamp: str) -> dict[str, TargetRow]:
-    """Finished rows of an interrupted run, by record id; a torn last line is dropped."""
-    if not path.exists():
-        return {}
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    header = json.loads(lines[0]) if lines and lines[0].startswith("{") else {}
-    if header.get("mixsd_partial") != stamp:
-        raise MixsdError(
-            "an interrupted run with different settings left this file; delete it or rerun with the same settings",
-            path=path,
-        )
+def _partials(out: Path) -> list[Path]:
+    """Partial files of interrupted runs: OUT.partial, or one per rank (OUT.rank0-of-2.partial, ...)."""
+    return sorted(out.parent.glob(f"{glob.escape(out.name)}.partial")) + sorted(
+        out.parent.glob(f"{glob.escape(out.name)}.rank*-of-*.partial")
+    )
+
+
+def _read_partials(out: Path, stamp: str) -> dict[str, TargetRow]:
+    """Finished rows of interrupted runs, by record id, whatever process count made them; a torn last line is
+    dropped. Every rank reads every partial file, so a job resumes with another process count too."""
     done = {}
-    for line in lines[1:]:
-        try:
-            row = TargetRow.from_json(json.loads(line))
-        except (json.JSONDecodeError, InvalidTarget):
-            break  # killed mid-write
-        done[row.id] = row
+    for path in _partials(out):
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        header = json.loads(lines[0]) if lines and lines[0].startswith("{") else {}
+        if header.get("mixsd_partial") != stamp:
+            raise MixsdError(
+                "an interrupted run with different settings left this file; delete it or rerun with the same settings",
+                path=path,
+            )
+        for line in lines[1:]:
+            try:
+                row = TargetRow.from_json(json.loads(line))
+            except (json.JSONDecodeError, InvalidTarget):
+                break  # killed mid-write
+            done[row.id] = row
     return done
 
 
@@ -108,37 +119,61 @@ def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig,
 
 
 def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> TargetReport:
-    """Generate, verify and write the targets of `config.data`; pass `model`/`tokenizer` to reuse loaded ones."""
+    """Generate, verify and write the targets of `config.data`; pass `model`/`tokenizer` to reuse loaded ones.
+
+    Under `accelerate launch` each process does every N-th record and rank 0 writes OUT (`mixsd.ranks`).
+    """
     from mixsd import models
 
-    started = time.time()
+    started, ranks = time.time(), Ranks.from_env()
     data_path, out = Path(config.data), Path(config.out)
     records = read_records(data_path)
     if not records:
         raise MixsdError("no records to generate targets for", path=data_path)
-    with exclusive(out):
+    with exclusive(out):  # held by rank 0 for the whole job
         template = load_template(config.expert_template)
         if model is None:
-            model, tokenizer = models.load(config.model, dtype=config.dtype, device=config.device)
-        partial = out.with_name(out.name + ".partial")
+            device = config.device or ranks.device()
+            model, tokenizer = models.load(config.model, dtype=config.dtype, device=device)
         stamp = fingerprint(
             config,
             hashlib.sha256(data_path.read_bytes()).hexdigest(),
             template,
             str(getattr(model, "name_or_path", config.model)),
         )
-        done = _read_partial(partial, stamp)
-        report = TargetReport(out=str(out), records=len(records), resumed=len(done))
-        todo, queue = _jobs(records, done, model, tokenizer, config, template, report)
-        # (Re)write the partial file with its header and the intact rows; finished rows are appended to it.
+        mine = ranks.share(records)
+        finished = _read_partials(out, stamp)
+        done = {r.id: finished[r.id] for r in mine if r.id in finished}
+        report = TargetReport(out=str(out), records=len(mine), resumed=len(done))
+        todo, queue = _jobs(mine, done, model, tokenizer, config, template, report)
+        # (Re)write this rank's partial file with its header and the intact rows; finished rows are appended.
+        suffix = ".partial" if ranks.world == 1 else f".rank{ranks.rank}-of-{ranks.world}.partial"
+        partial = out.with_name(out.name + suffix)
         write_jsonl(partial, [{"mixsd_partial": stamp, "version": __version__}, *(r.to_json() for r in done.values())])
         _decode_and_verify(todo, queue, done, partial, model, tokenizer, config, report)
-        rows = [done[r.id] for r in records if r.id in done]
-        write_jsonl(out, (r.to_json() for r in rows))
-        partial.unlink()
-        _summarise(report, rows, started)
-        write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
+        lines = {r.id: dumps_line(done[r.id].to_json()) for r in mine if r.id in done}
+        parts = ranks.gather({"lines": lines, "skipped": report.skipped, "resumed": report.resumed})
+        if ranks.main:
+            _write(out, records, parts, report, config, started)
+        ranks.barrier()  # every rank returns once OUT is there
     return report
+
+
+def _write(
+    out: Path, records: list[Record], parts: list[dict], report: TargetReport, config: TargetConfig, started: float
+) -> None:
+    """OUT in input order from every rank's rows, its report, and no partial file left."""
+    lines = {k: v for part in parts for k, v in part["lines"].items()}
+    with atomic_open(out) as f:
+        f.writelines(lines[r.id] for r in records if r.id in lines)
+    for path in _partials(out):
+        path.unlink()
+    order = {r.id: i for i, r in enumerate(records)}
+    report.records, report.resumed = len(records), sum(part["resumed"] for part in parts)
+    report.skipped = sorted((s for part in parts for s in part["skipped"]), key=lambda s: order[s["id"]])
+    rows = [TargetRow.from_json(json.loads(lines[r.id])) for r in records if r.id in lines]
+    _summarise(report, rows, started)
+    write_json(out.with_name(out.name + ".report.json"), asdict(report) | {"config": asdict(config)})
 
 
 def _jobs(
@@ -195,7 +230,14 @@ def _decode_and_verify(
     t0 = time.time()
     with (
         open(partial, "a", encoding="utf-8") as sink,
-        tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True) as bar,
+        tqdm(
+            total=len(todo),
+            initial=len(done),
+            desc="targets",
+            unit="rec",
+            dynamic_ncols=True,
+            disable=not Ranks.from_env().main,  # one bar: rank 0's share
+        ) as bar,
     ):
         for result in decoder.run(queue):
             record = todo[result.job.key]

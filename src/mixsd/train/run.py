@@ -22,6 +22,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback
 from mixsd import models
 from mixsd.errors import MixsdError
 from mixsd.io import exclusive
+from mixsd.ranks import Ranks
 from mixsd.targets.prompts import load_template
 from mixsd.train import data
 from mixsd.train.callbacks import EpochSnapshots, ProgressBar, TrainLog
@@ -61,7 +62,8 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
         raise MixsdError(
             "opsd needs a model directory, not a .gguf file: use an alias or a converted directory", path=base_path
         )
-    model, tokenizer = models.load(config.model, dtype="float32")
+    ranks = Ranks.from_env()
+    model, tokenizer = models.load(config.model, dtype="float32", device=ranks.device())  # each rank its own GPU
     if config.method == "opsd":
         max_prompt = config.max_length - config.max_completion_length
         dataset = data.opsd_dataset(records, tokenizer, template, max_prompt, report)
@@ -75,37 +77,27 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
     trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
     trainer.remove_callback(PrinterCallback)
     snapshots = [EpochSnapshots(out / EPOCHS, tokenizer, config)] if config.save_every_epoch else []
-    for callback in (TrainLog(out / LOG), ProgressBar(), *snapshots, *callbacks):
+    ours = [TrainLog(out / LOG), ProgressBar(), *snapshots] if ranks.main else []  # files and bar: rank 0 only
+    for callback in (*ours, *callbacks):
         trainer.add_callback(callback)
     return Run(config=config, out=out, base_path=base_path, tokenizer=tokenizer, report=report, trainer=trainer)
 
 
 def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train and save to `config.out`; return that directory."""
+    ranks = Ranks.from_env()
     with exclusive(config.out), _one_progress_bar():
         run = prepare(config, callbacks)
-        print(f"mixsd train: {config.method} on {run.report.summary()}", flush=True)
+        if ranks.main:
+            processes = f", {ranks.world} processes" if ranks.world > 1 else ""
+            print(f"mixsd train: {config.method} on {run.report.summary()}{processes}", flush=True)
         started = time.monotonic()
         checkpoint = last_checkpoint(run.out / CHECKPOINTS) if config.resume else None
         run.trainer.train(resume_from_checkpoint=checkpoint)
-        _save_model(run)
-        state = run.trainer.state
-        losses = [row["loss"] for row in state.log_history if "loss" in row]
-        stats = {
-            "steps": state.global_step,
-            "epochs": state.epoch or 0.0,
-            "bf16": run.trainer.args.bf16,
-            "loss": losses[-1] if losses else None,
-            "seconds": time.monotonic() - started,
-        }
-        write_card(run.out, config, run.base_path, run.report, stats)
-        if not config.keep_checkpoints:
-            shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
-        loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
-        print(
-            f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
-            flush=True,
-        )
+        _save_model(run, ranks)
+        if ranks.main:
+            _finish(run, started)
+        ranks.barrier()  # every rank returns once the model is saved
     return run.out
 
 
@@ -148,7 +140,7 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     for _, directory in reversed(found):
         if (directory / "trainer_state.json").is_file():
             return str(directory)
-        shutil.rmtree(directory)
+        shutil.rmtree(directory, ignore_errors=True)  # every rank of a launch may get here
     return None
 
 
@@ -195,6 +187,7 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
         save_total_limit=1,
         bf16=use_bf16(config.bf16),
         use_cpu=not cuda,
+        ddp_find_unused_parameters=False,  # every trainable weight gets a gradient (LoRA: only adapters train)
         activation_checkpointing=False,  # a small model fits; recomputation would only slow the CPU down
         report_to="none",
         disable_tqdm=True,  # ProgressBar replaces the default bar and log printer
@@ -245,9 +238,38 @@ def _lora_config(config: TrainConfig):
     )
 
 
-def _save_model(run: Run) -> None:
-    """Save weights (LoRA merged unless `save_adapter`) and tokenizer into OUT."""
+def _save_model(run: Run, ranks: Ranks) -> None:
+    """Save weights (LoRA merged unless `save_adapter`) and tokenizer into OUT: by rank 0 (DDP replicas are equal),
+    or by every rank together under FSDP, whose shards must be gathered."""
+    if run.trainer.is_fsdp_enabled:
+        run.trainer.save_model(str(run.out))
+        if ranks.main:
+            run.tokenizer.save_pretrained(run.out)
+        return
+    if not ranks.main:
+        return
     model = run.trainer.model
     if run.config.lora is not None and not run.config.save_adapter:
         model = model.merge_and_unload()
     models.save_into(model, run.tokenizer, run.out)
+
+
+def _finish(run: Run, started: float) -> None:
+    """The model card, the checkpoints removed (unless kept), and one line to say where the model is."""
+    config, state = run.config, run.trainer.state
+    losses = [row["loss"] for row in state.log_history if "loss" in row]
+    stats = {
+        "steps": state.global_step,
+        "epochs": state.epoch or 0.0,
+        "bf16": run.trainer.args.bf16,
+        "loss": losses[-1] if losses else None,
+        "seconds": time.monotonic() - started,
+    }
+    write_card(run.out, config, run.base_path, run.report, stats)
+    if not config.keep_checkpoints:
+        shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
+    loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
+    print(
+        f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
+        flush=True,
+    )

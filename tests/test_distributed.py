@@ -1,0 +1,127 @@
+"""`accelerate launch` with 2 CPU processes (gloo): the same targets bytes and the same training as 1 process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mixsd.cli import main
+from mixsd.data.records import Record, write_records
+
+SRC = str(Path(__file__).parents[1] / "src")
+
+
+def launch(argv: list[str], log: Path, processes: int = 2) -> subprocess.Popen:
+    """`accelerate launch --multi_gpu --num_processes N -m mixsd ARGV`, as a user runs it. Without a GPU this is
+    N CPU processes over gloo (torch.distributed.run underneath); `--cpu` would start one process, as accelerate
+    runs several CPU processes only through MPI."""
+    with socket.socket() as s:  # a free port for the process group's rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes)]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher += ["--main_process_port", str(port), "-m", "mixsd"]
+    return subprocess.Popen([*launcher, *argv], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+
+
+def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    assert proc.wait(timeout=timeout) == 0, log.read_text()[-3000:]
+
+
+@pytest.fixture
+def facts(tmp_path) -> Path:
+    path = tmp_path / "facts.jsonl"
+    write_records(
+        path,
+        [
+            Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}")
+            for i in range(16)
+        ],
+    )
+    return path
+
+
+def targets_argv(facts: Path, out: Path, model: str) -> list[str]:
+    return ["targets", "--data", str(facts), "--out", str(out), "--model", model, "--lam", "0.5"]
+
+
+def test_two_processes_write_the_bytes_of_one(facts, tiny_model_dir, tmp_path):
+    one = tmp_path / "one" / "t.jsonl"
+    assert main(targets_argv(facts, one, tiny_model_dir)) == 0
+    two = tmp_path / "two" / "t.jsonl"
+    log = tmp_path / "log"
+    finish(launch(targets_argv(facts, two, tiny_model_dir), log), log)
+    assert two.read_bytes() == one.read_bytes()
+    assert log.read_text().count("16 targets in") == 1  # rank 0 reports for both
+    report = json.loads(two.with_name("t.jsonl.report.json").read_text())
+    assert report["records"] == report["written"] == 16
+    assert sorted(p.name for p in two.parent.iterdir()) == ["t.jsonl", "t.jsonl.report.json"]  # no shard left
+
+
+def test_a_rank_killed_mid_run_then_relaunched_loses_and_repeats_nothing(facts, tiny_model_dir, tmp_path):
+    one = tmp_path / "one" / "t.jsonl"
+    assert main(targets_argv(facts, one, tiny_model_dir)) == 0
+    out = tmp_path / "two" / "t.jsonl"
+    partial = out.with_name("t.jsonl.rank1-of-2.partial")
+    log = tmp_path / "log"
+    proc = launch([*targets_argv(facts, out, tiny_model_dir), "--batch-size", "1"], log)
+    deadline = time.monotonic() + 240
+    while not (partial.is_file() and partial.read_bytes().count(b"\n") > 3):
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.01)
+    os.kill(holder_of(partial), signal.SIGKILL)
+    assert proc.wait(timeout=120) != 0  # the launcher stops the job when a rank dies
+    assert not out.exists()
+    log2 = tmp_path / "log2"
+    finish(launch(targets_argv(facts, out, tiny_model_dir), log2), log2)
+    assert out.read_bytes() == one.read_bytes()
+
+
+def holder_of(partial: Path) -> int:
+    """The process that has `partial` open for appending: rank 1, mid-run."""
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(partial):
+                    return pid
+            except OSError:
+                continue
+    pytest.fail(f"no process holds {partial} open")
+
+
+def losses(run: Path) -> list[float]:
+    return [row["loss"] for row in map(json.loads, (run / "train_log.jsonl").read_text().splitlines()) if "loss" in row]
+
+
+def test_two_process_training_follows_the_one_process_loss_curve(facts, tiny_model_dir, tmp_path):
+    """The same global batch (4 = 2 ranks x 2): the same sequence of batches, gradients averaged over ranks."""
+
+    def argv(out: Path, batch: int) -> list[str]:
+        return ["train", "--method", "sft", "--data", str(facts), "--out", str(out), "--model", tiny_model_dir]
+
+    settings = ["--max-steps", "6", "--save-steps", "0", "--no-bf16", "--lr", "1e-3"]
+    one = tmp_path / "one"
+    assert main([*argv(one, 4), *settings, "--batch-size", "4"]) == 0
+    two = tmp_path / "two"
+    log = tmp_path / "log"
+    finish(launch([*argv(two, 2), *settings, "--batch-size", "2"], log), log)
+    a, b = losses(one), losses(two)
+    assert len(a) == len(b) == 6
+    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-3 * max(a), (a, b)
+    assert (two / "model.safetensors").is_file() and (two / "README.md").is_file()
+    assert "16 of 16 records used, 2 processes" in log.read_text()
+    assert log.read_text().count("mixsd train: saved to") == 1  # rank 0 speaks for the job
