@@ -65,6 +65,15 @@ def tiny_model_dir(tmp_path_factory, tiny_model, tokenizer) -> str:
 
 
 @pytest.fixture(scope="session")
+def other_tiny_model_dir(tmp_path_factory, tokenizer) -> str:
+    """A second tiny model (another seed, the same vocabulary): a "tuned" model whose every figure can differ."""
+    path = tmp_path_factory.mktemp("other-tiny-model")
+    make_tiny_model(len(tokenizer), seed=1).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def smol():
     """(model, tokenizer) of the real default model, fp32 on CPU."""
     from mixsd import models

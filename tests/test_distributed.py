@@ -125,3 +125,30 @@ def test_two_process_training_follows_the_one_process_loss_curve(facts, tiny_mod
     assert (two / "model.safetensors").is_file() and (two / "README.md").is_file()
     assert "16 of 16 records used, 2 processes" in log.read_text()
     assert log.read_text().count("mixsd train: saved to") == 1  # rank 0 speaks for the job
+
+
+def test_two_process_evaluation_gives_the_scores_of_one(facts, tiny_model_dir, other_tiny_model_dir, tmp_path):
+    """Fact questions and everyday prompts shared item by item, benchmark tasks task by task."""
+    tuned = other_tiny_model_dir
+
+    def argv(out: Path) -> list[str]:
+        return [
+            "eval", "--model", str(tuned), "--base", tiny_model_dir, "--facts", str(facts), "--out", str(out),
+            "--suite", "mixsd_arc_easy,mixsd_piqa", "--limit", "6", "--general-prompts", "10", "--max-new-tokens",
+            "6", "--general-max-new-tokens", "6", "--drift-items", "0", "--fisher-items", "0", "--bootstrap", "50",
+            "--no-cache",
+        ]  # fmt: skip
+
+    assert main(argv(tmp_path / "one.json")) == 0
+    log = tmp_path / "log"
+    finish(launch(argv(tmp_path / "two.json"), log), log)
+
+    def scores(path: Path) -> dict:
+        result = json.loads(path.read_text())
+        return {k: v for k, v in result.items() if k not in ("timing_s", "cached", "command", "config")}
+
+    one, two = scores(tmp_path / "one.json"), scores(tmp_path / "two.json")
+    assert one == two
+    assert set(one["benchmarks"]) == {"mixsd_arc_easy", "mixsd_piqa"} and one["general"]["n"] == 6  # --limit caps it
+    assert "2 processes share the questions" in log.read_text()
+    assert log.read_text().count("every figure, the predictions and the command") == 1

@@ -114,16 +114,20 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from mixsd.evaluation.run import evaluate
     from mixsd.report.table import format_table
 
-    config = from_args(EvalConfig, args)
+    config, main = from_args(EvalConfig, args), Ranks.from_env().main  # rank 0 reports for the job
     if config.checkpoints:
         from mixsd.evaluation.trajectory import evaluate_checkpoints
         from mixsd.report.table import format_trajectory
 
-        print(format_trajectory(evaluate_checkpoints(config)))
-        print(f"one eval.json per checkpoint, and the trajectory: {config.checkpoints}/trajectory.json")
+        trajectory = evaluate_checkpoints(config)
+        if main:
+            print(format_trajectory(trajectory))
+            print(f"one eval.json per checkpoint, and the trajectory: {config.checkpoints}/trajectory.json")
         return
-    print(format_table(evaluate(config)))
-    print(f"every figure, the predictions and the command: {config.out}")
+    result = evaluate(config)
+    if main:
+        print(format_table(result))
+        print(f"every figure, the predictions and the command: {config.out}")
 
 
 def cmd_data_import(args: argparse.Namespace) -> None:

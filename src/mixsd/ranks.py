@@ -10,11 +10,12 @@ gloo on CPU, NCCL on GPUs).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class Ranks:
         _state()
         out: list[Any] = [None] * self.world
         dist.all_gather_object(out, obj)
+        return out
+
+    def map(self, items: Sequence[T], fn: Callable[[list[T]], list[R]]) -> list[R]:
+        """`fn` over all of `items`, each rank doing its share; every rank gets the whole result, in order."""
+        share = self.share(items)
+        parts = self.gather(fn(share) if share else [])
+        out: list[Any] = [None] * len(items)
+        for rank, part in enumerate(parts):
+            out[rank :: self.world] = part
         return out
 
     def device(self) -> str | None:

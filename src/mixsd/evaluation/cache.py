@@ -44,22 +44,38 @@ def cache_root() -> Path:
     return models.cache_dir() / "eval"
 
 
-def cached(key: dict[str, Any], compute: Callable[[], Any], *, reuse: bool = True) -> tuple[Any, bool]:
-    """(value, was_cached): the stored value for `key`, else `compute()`, stored under it.
-
-    `reuse=False` recomputes and refreshes the entry. An unreadable or
-    mismatching entry is recomputed and overwritten.
-    """
+def _entry(key: dict[str, Any]) -> tuple[Path, str]:
     key = {**key, "code_version": CODE_VERSION, "mixsd": __version__}
     blob = json.dumps(key, sort_keys=True)
-    path = cache_root() / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
-    if reuse and path.is_file():
+    return cache_root() / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json", blob
+
+
+def lookup(key: dict[str, Any]) -> Any | None:
+    """The stored value for `key`, or None (absent, unreadable or mismatching: recomputed and overwritten)."""
+    path, blob = _entry(key)
+    if path.is_file():
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
             if json.dumps(entry["key"], sort_keys=True) == blob:
-                return entry["value"], True
+                return entry["value"]
         except (OSError, ValueError, KeyError):
             pass
+    return None
+
+
+def store(key: dict[str, Any], value: Any) -> None:
+    path, blob = _entry(key)
+    write_json(path, {"key": json.loads(blob), "value": value})
+
+
+def cached(key: dict[str, Any], compute: Callable[[], Any], *, reuse: bool = True) -> tuple[Any, bool]:
+    """(value, was_cached): the stored value for `key`, else `compute()`, stored under it.
+
+    `reuse=False` recomputes and refreshes the entry.
+    """
+    value = lookup(key) if reuse else None
+    if value is not None:
+        return value, True
     value = compute()
-    write_json(path, {"key": key, "value": value})
+    store(key, value)
     return value, False

@@ -22,7 +22,7 @@ import numpy as np
 from mixsd import models
 from mixsd.errors import MixsdError
 from mixsd.evaluation import benchmarks, errors, facts, fisher, general
-from mixsd.evaluation.cache import cached, file_digest, model_fingerprint
+from mixsd.evaluation.cache import cached, file_digest, lookup, model_fingerprint, store
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
@@ -30,12 +30,14 @@ from mixsd.evaluation.nll import read_targets, target_nll
 from mixsd.evaluation.retention import retention_table
 from mixsd.evaluation.schema import SCHEMA_VERSION
 from mixsd.io import exclusive, write_json
+from mixsd.ranks import Ranks
 
 
 def evaluate(config: EvalConfig) -> dict:
     """Score the tuned and base model, write `config.out` atomically and return what was written.
 
-    Every input is checked before a model is loaded.
+    Every input is checked before a model is loaded. Under `accelerate launch` the ranks share the fact questions,
+    the everyday prompts and the benchmark tasks, and rank 0 writes the same eval.json as one process.
     """
     started = time.time()
     fact_set = facts.load_facts(config.facts, config.limit) if config.facts else None
@@ -52,19 +54,23 @@ def evaluate(config: EvalConfig) -> dict:
     if not os.access(out_dir, os.W_OK):
         raise MixsdError("cannot write here", path=out_dir)
 
+    ranks = Ranks.from_env()
     with exclusive(config.out):
         fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
-        loaded = {"base": models.load(config.base, dtype=config.dtype, device=config.device)}
+        device = config.device or ranks.device()  # under a multi-process launch, each rank its own GPU
+        loaded = {"base": models.load(config.base, dtype=config.dtype, device=device)}
         if fingerprints["tuned"] == fingerprints["base"]:
             loaded["tuned"] = loaded["base"]  # the same weights: scored once, so every difference is exactly 0
         else:
-            loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=config.device)
+            loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=device)
         if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
             raise MixsdError(
                 f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
             )
 
         run = _Run(config, fingerprints, loaded, fact_set)
+        if ranks.world > 1 and ranks.main:
+            print(f"mixsd eval: {ranks.world} processes share the questions, prompts and tasks", flush=True)
         result: dict = {
             "schema": SCHEMA_VERSION,
             "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -84,10 +90,12 @@ def evaluate(config: EvalConfig) -> dict:
             result["skipped_tasks"] = skipped
         if config.general_prompts:
             result["general"] = run.general_prompts()
-        result["analyses"] = run.analyses(fact_set)
-        result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
-        result["cached"] = run.from_cache
-        write_json(config.out, result)
+        if ranks.main:  # the analyses are small: rank 0 does them and writes, the others wait
+            result["analyses"] = run.analyses(fact_set)
+            result["timing_s"] = {**run.timing, "total": round(time.time() - started, 1)}
+            result["cached"] = run.from_cache
+            write_json(config.out, result)
+        ranks.barrier()
         return result
 
 
@@ -116,22 +124,31 @@ class _Run:
     ):
         self.config, self.fingerprints, self.loaded, self.fact_set = config, fingerprints, loaded, fact_set
         self.same = fingerprints["base"] == fingerprints["tuned"]
+        self.ranks = Ranks.from_env()
         self.timing: dict[str, float] = {}
         self.from_cache: dict[str, bool] = {}
         self.benchmark_scores: dict[str, dict[str, benchmarks.TaskScores]] = {}  # role -> task -> scores
         self.probe_answers: dict[str, dict[str, list[dict]]] = {}  # split -> role -> scored answers
 
-    def _score(self, label: str, key: dict, compute, *, with_base: bool = True) -> dict:
-        """role -> compute(model, tokenizer): the base's from the cache when it is there, the tuned model's fresh
-        (or the base's, for the same weights)."""
-        t0 = time.time()
+    def _score(self, label: str, key: dict, items: list, compute, *, with_base: bool = True) -> dict:
+        """role -> compute(model, tokenizer, items), a list aligned with `items`: the base's from the cache when it
+        is there, the tuned model's fresh (or the base's, for the same weights). Under a multi-process launch each
+        rank computes every N-th item and every rank gets the whole list (`mixsd.ranks`)."""
+        t0, ranks = time.time(), self.ranks
+
+        def run(role: str) -> list:
+            model, tokenizer = self.loaded[role]
+            return ranks.map(items, lambda share: compute(model, tokenizer, share))
+
         if with_base or self.same:
-            base, self.from_cache[label] = cached(
-                {**key, "model": self.fingerprints["base"]},
-                lambda: compute(*self.loaded["base"]),
-                reuse=self.config.use_cache,
-            )
-        out = {"tuned": base if self.same else compute(*self.loaded["tuned"])}
+            base_key = {**key, "model": self.fingerprints["base"]}
+            base = lookup(base_key) if self.config.use_cache else None
+            self.from_cache[label] = all(ranks.gather(base is not None))  # all ranks compute, or none
+            if not self.from_cache[label]:
+                base = run("base")
+                if ranks.main:
+                    store(base_key, base)
+        out = {"tuned": base if self.same else run("tuned")}
         if with_base:
             out["base"] = base
         self.timing[label] = round(time.time() - t0, 1)
@@ -154,11 +171,11 @@ class _Run:
         for split, records in fact_set.splits.items():
             probe = split in facts.PROBE_SPLITS
 
-            def answer(model, tokenizer, records=records, split=split) -> list[str]:
+            def answer(model, tokenizer, prompts: list[str], split=split) -> list[str]:
                 ids = greedy_answers(
                     model,
                     tokenizer,
-                    [r.prompt for r in records],
+                    prompts,
                     max_new_tokens=config.max_new_tokens,
                     batch_size=config.batch_size,
                     desc=split,
@@ -174,7 +191,8 @@ class _Run:
                 "batch_size": config.batch_size,
                 "dtype": config.dtype,
             }
-            texts = self._score(f"answers:{split}", key, answer, with_base=probe or config.base_memorisation)
+            prompts = [r.prompt for r in records]
+            texts = self._score(f"answers:{split}", key, prompts, answer, with_base=probe or config.base_memorisation)
             scored = {role: facts.score_answers(records, answers) for role, answers in texts.items()}
             out["probes" if probe else "memorisation"][split] = {
                 "n": len(records),
@@ -214,8 +232,7 @@ class _Run:
         n = config.general_prompts if config.limit is None else min(config.general_prompts, config.limit)
         prompts = general.load_prompts(n, config.seed)
 
-        def answer(model, tokenizer) -> list[str]:
-            texts = [p["prompt"] for p in prompts]
+        def answer(model, tokenizer, texts: list[str]) -> list[str]:
             ids = greedy_answers(
                 model,
                 tokenizer,
@@ -236,7 +253,7 @@ class _Run:
             "dtype": config.dtype,
             "sources": general.SOURCES,
         }
-        answers = self._score("general", key, answer)
+        answers = self._score("general", key, [p["prompt"] for p in prompts], answer)
         entities, openings = self.trained_shape
         return general.general_probe(prompts, answers, entities, openings, resamples=config.bootstrap, seed=config.seed)
 
@@ -245,11 +262,11 @@ class _Run:
         generative tasks how the items the base model got right and the tuned model got wrong went wrong."""
         config = self.config
 
-        def score(model, tokenizer) -> dict:
+        def score(model, tokenizer, names: list[str]) -> list[dict]:
             scores = benchmarks.score_benchmarks(
                 model,
                 tokenizer,
-                suite,
+                {name: suite[name] for name in names},
                 seed=config.seed,
                 metric=config.metric,
                 batch_size=config.batch_size,
@@ -257,10 +274,10 @@ class _Run:
                 allow_code=config.allow_code_execution,
                 decode=config.decode,
             )
-            return {name: s.to_json() for name, s in scores.items()}
+            return [scores[name].to_json() for name in names]
 
         key = {
-            "kind": "benchmarks",
+            "kind": "benchmark-list",  # a list in suite order (was a dict: a new key, so old entries are not misread)
             "suite": suite,
             "seed": config.seed,
             "metric": config.metric,
@@ -268,9 +285,10 @@ class _Run:
             "dtype": config.dtype,
             "temperature": config.temperature,
         }
+        names = list(suite)  # under a multi-process launch, whole tasks are shared out: each is scored as by one
         self.benchmark_scores = {
-            role: {name: benchmarks.TaskScores(**s) for name, s in raw.items()}
-            for role, raw in self._score("benchmarks", key, score).items()
+            role: {name: benchmarks.TaskScores(**s) for name, s in zip(names, raw, strict=True)}
+            for role, raw in self._score("benchmarks", key, names, score).items()
         }
         base, tuned = self.benchmark_scores["base"], self.benchmark_scores["tuned"]
         entities, openings = self.trained_shape

@@ -16,6 +16,7 @@ from pathlib import Path
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.io import read_json, write_json
+from mixsd.ranks import Ranks
 
 RULES = ("first_peak", "last")
 PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last"}
@@ -80,5 +81,6 @@ def evaluate_checkpoints(config: EvalConfig) -> dict:
         points.append(_point(snapshot.name, snapshot, result))
     chosen = select([p["memorisation"].get("train", 0.0) for p in points], rule)
     trajectory = {"run": str(run), "method": method, "rule": rule, "selected": chosen, "points": points}
-    write_json(run / "trajectory.json", trajectory)
+    if Ranks.from_env().main:
+        write_json(run / "trajectory.json", trajectory)
     return trajectory
