@@ -152,3 +152,21 @@ def test_two_process_evaluation_gives_the_scores_of_one(facts, tiny_model_dir, o
     assert set(one["benchmarks"]) == {"mixsd_arc_easy", "mixsd_piqa"} and one["general"]["n"] == 6  # --limit caps it
     assert "2 processes share the questions" in log.read_text()
     assert log.read_text().count("every figure, the predictions and the command") == 1
+
+
+def test_two_process_inject_runs_every_stage_once(facts, tiny_model_dir, tmp_path):
+    """The whole pipeline under one launch: the targets of one process, one ledger, one report."""
+    config = tmp_path / "inject.yaml"
+    config.write_text(
+        f"facts: {facts}\nmodel: {tiny_model_dir}\nlam: 0.5\n"
+        "targets: {max_new_tokens: 8, retries: 0, on_fail: gold}\n"
+        "train: {epochs: 1, batch_size: 2, save_steps: 0, bf16: false}\n"
+        "eval: {suite: none, max_new_tokens: 8, general_prompts: 6, drift_items: 0, fisher_items: 0, bootstrap: 10}\n"
+    )
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["inject", "--config", str(config), "--out", str(one)]) == 0
+    log = tmp_path / "log"
+    finish(launch(["inject", "--config", str(config), "--out", str(two)], log), log)
+    assert (two / "targets.jsonl").read_bytes() == (one / "targets.jsonl").read_bytes()
+    assert set(json.loads((two / "stages.json").read_text())) == {"targets:targets.jsonl", "train", "eval"}
+    assert (two / "report.md").is_file() and log.read_text().count("[4/4] report") == 1

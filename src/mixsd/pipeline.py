@@ -23,6 +23,7 @@ from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.io import exclusive, read_json, write_json
+from mixsd.ranks import Ranks
 from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, coerce, section, setting
 from mixsd.targets.config import TargetConfig
 from mixsd.train.config import METHODS, Method, TrainConfig
@@ -149,7 +150,9 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     from mixsd.targets.generate import generate_targets
     from mixsd.train.run import last_checkpoint, train
 
-    write_json(out / "inject.json", asdict(config))
+    ranks = Ranks.from_env()  # under `accelerate launch` every stage shares its work; rank 0 keeps the books
+    if ranks.main:
+        write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
     mixsd = config.method == "mixsd"
     data = (Path(config.targets_out) if config.targets_out else out / "targets.jsonl") if mixsd else train_file
@@ -191,10 +194,12 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             # model/ (other inputs, or a run killed before its first checkpoint) is started over.
             started = model_dir / "checkpoints" / "inject.key"
             rcfg.resume = started.is_file() and started.read_text() == key and bool(last_checkpoint(started.parent))
-            if not rcfg.resume:
+            ranks.barrier()  # every rank has decided before rank 0 clears the way
+            if not rcfg.resume and ranks.main:
                 shutil.rmtree(model_dir, ignore_errors=True)
                 started.parent.mkdir(parents=True)
                 started.write_text(key)
+            ranks.barrier()
             train(rcfg)
 
         return key, model_dir / "README.md", stages, "train", f"({config.method})", run
@@ -222,9 +227,11 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     plan = [name for name, _ in table] + ["report"]
 
     def banner(stage: str, note: str = "") -> None:
-        print(
-            f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(), flush=True
-        )
+        if ranks.main:
+            print(
+                f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(),
+                flush=True,
+            )
 
     key, result = _key({}, _sha(train_file)), None
     for name, build in table:
@@ -237,13 +244,16 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             banner(name, note)
             started = time.time()
             run()
-            ledger.finish(entry, key, time.time() - started)
+            if ranks.main:
+                ledger.finish(entry, key, time.time() - started)
+            ranks.barrier()
     result = read_json(out / "eval.json")
     if stop_after == "eval":
         return result
-    banner("report")
-    write_run_report(out)
-    print(f"report: {out / 'report.md'}")
+    if ranks.main:
+        banner("report")
+        write_run_report(out)
+        print(f"report: {out / 'report.md'}")
     return result
 
 
@@ -256,4 +266,6 @@ def _evaluate_trajectory(config: EvalConfig, model_dir: Path) -> None:
     point = trajectory["points"][trajectory["selected"]]
     result = read_json(model_dir / point["eval"])
     result["trajectory"] = {"rule": trajectory["rule"], "checkpoint": point["checkpoint"], "epoch": point["epoch"]}
-    write_json(config.out, result)
+    if Ranks.from_env().main:
+        write_json(config.out, result)
+    Ranks.from_env().barrier()

@@ -27,6 +27,7 @@ from typing import Any
 from mixsd.errors import MixsdError
 from mixsd.io import exclusive
 from mixsd.pipeline import PLAN, InjectConfig, inject
+from mixsd.ranks import Ranks
 from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml
 from mixsd.train.config import METHODS, TrainConfig
 
@@ -118,10 +119,12 @@ def _run(specs: list[RunSpec], out_dir: Path, stop_after: str | None) -> None:
     shared = {spec.config.targets_out: spec for spec in specs if spec.config.method == "mixsd"}
     for spec in shared.values():
         inject(spec.config, stop_after="targets")
+    main = Ranks.from_env().main  # under `accelerate launch`, rank 0 speaks and writes the report
     for i, spec in enumerate(specs, 1):
-        print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
+        if main:
+            print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
         inject(spec.config, stop_after=stop_after)
-    if stop_after in (None, "report"):
+    if stop_after in (None, "report") and main:
         from mixsd.report.sweep import write_sweep_report
 
         print(f"\nsweep report: {write_sweep_report(out_dir)}")
