@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import settings
@@ -79,3 +82,17 @@ def smol():
     from mixsd import models
 
     return models.load(models.DEFAULT_MODEL, dtype="float32", device="cpu")
+
+
+@pytest.fixture
+def zib_facts(tmp_path) -> Callable[[int], Path]:
+    """zib_facts(n): TMP/facts.jsonl with n made-up facts ("Where does Zib3 live?" -> "... \\boxed{Quor3}")."""
+    from mixsd.data.records import Record, write_records
+
+    def make(n: int) -> Path:
+        path = tmp_path / "facts.jsonl"
+        answers = (f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}" for i in range(n))
+        write_records(path, [Record(f"f{i}", f"Where does Zib{i} live?", a) for i, a in enumerate(answers)])
+        return path
+
+    return make

@@ -19,7 +19,6 @@ import torch
 from safetensors.torch import load_file
 
 from mixsd.cli import main
-from mixsd.data.records import Record, write_records
 
 SEED = int(os.environ.get("MIXSD_CRASH_SEED", "0"))  # the kill points; vary it to explore more of them
 
@@ -53,16 +52,8 @@ def no_partial_files(root: Path) -> list[Path]:
 
 
 @pytest.fixture
-def facts(tmp_path) -> Path:
-    path = tmp_path / "facts.jsonl"
-    write_records(
-        path,
-        [
-            Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}")
-            for i in range(24)
-        ],
-    )
-    return path
+def facts(zib_facts) -> Path:
+    return zib_facts(24)
 
 
 def test_targets_killed_then_rerun_equal_an_uninterrupted_run(facts, tiny_model_dir, tmp_path):

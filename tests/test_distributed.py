@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from mixsd.cli import main
-from mixsd.data.records import Record, write_records
 
 SRC = str(Path(__file__).parents[1] / "src")
 
@@ -38,16 +37,8 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = 300) -> None:
 
 
 @pytest.fixture
-def facts(tmp_path) -> Path:
-    path = tmp_path / "facts.jsonl"
-    write_records(
-        path,
-        [
-            Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}")
-            for i in range(16)
-        ],
-    )
-    return path
+def facts(zib_facts) -> Path:
+    return zib_facts(16)
 
 
 def targets_argv(facts: Path, out: Path, model: str) -> list[str]:

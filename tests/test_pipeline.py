@@ -7,7 +7,6 @@ import json
 import pytest
 
 from mixsd.cli import main
-from mixsd.data.records import Record, write_records
 from mixsd.errors import MixsdError
 from mixsd.pipeline import InjectConfig, inject
 from mixsd.settings import load_yaml
@@ -21,13 +20,8 @@ FAST = {
 
 
 @pytest.fixture
-def facts(tmp_path):
-    path = tmp_path / "facts.jsonl"
-    write_records(
-        path,
-        [Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}") for i in range(6)],
-    )
-    return path
+def facts(zib_facts):
+    return zib_facts(6)
 
 
 def test_inject_runs_every_stage_then_skips_them(tiny_model_dir, facts, tmp_path, capsys):

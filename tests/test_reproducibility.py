@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from mixsd.data.records import Record, write_records
-
 SRC = str(Path(__file__).parents[1] / "src")
 
 
@@ -40,13 +38,8 @@ def test_corpora_are_byte_identical_across_hash_seeds(argv, tmp_path):
 
 
 @pytest.fixture
-def facts(tmp_path) -> Path:
-    path = tmp_path / "facts.jsonl"
-    write_records(
-        path,
-        [Record(f"f{i}", f"Where does Zib{i} live?", f"Zib{i} lives in Quor{i}. \\boxed{{Quor{i}}}") for i in range(9)],
-    )
-    return path
+def facts(zib_facts) -> Path:
+    return zib_facts(9)
 
 
 def test_targets_are_byte_identical_across_hash_seeds_and_batch_sizes(facts, tiny_model_dir, tmp_path):
