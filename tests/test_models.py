@@ -77,3 +77,18 @@ def test_gguf_file_loads_directly():
     path = models.alias_gguf(models.ALIASES["smollm2-135m"])
     model, tokenizer = models.load(str(path), device="cpu")
     assert model.config.vocab_size == len(tokenizer) and tokenizer.chat_template
+
+
+def test_saved_weights_are_readable_like_any_file(tiny_model, tokenizer, tmp_path):
+    """transformers writes model.safetensors as 0600; a team sharing a run directory must be able to read it."""
+    import os
+
+    from mixsd.models import save_into
+
+    umask = os.umask(0o022)
+    try:
+        save_into(tiny_model, tokenizer, tmp_path / "m")
+    finally:
+        os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "m").iterdir()}["model.safetensors"] == 0o644
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / "m").iterdir())

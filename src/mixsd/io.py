@@ -29,9 +29,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result should read like any file we write
+    like_any_file(tmp)  # mkstemp makes it private
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
@@ -100,6 +98,14 @@ def exclusive(output: str | os.PathLike) -> Iterator[None]:
         del _held[key]
         lock.unlink(missing_ok=True)
         os.close(fd)  # releases the flock
+
+
+def like_any_file(path: str | os.PathLike) -> None:
+    """Give a file the mode of any file this user creates (0o666 less the umask): temporary-file writers make
+    theirs private, and the result would stay unreadable to the rest of a team."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixsd.errors import MixsdError
+from mixsd.io import like_any_file
 from mixsd.settings import DEFAULT_MODEL
 
 
@@ -105,6 +106,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "mixsd_source.json").write_text(json.dumps({"gguf": str(gguf)}) + "\n")
+        for path in tmp.iterdir():
+            like_any_file(path)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -175,6 +178,7 @@ def save_into(model, tokenizer, dest: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         for path in tmp.iterdir():
+            like_any_file(path)  # transformers writes model.safetensors as 0600
             os.replace(path, dest / path.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
