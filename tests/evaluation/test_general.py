@@ -60,3 +60,40 @@ def test_a_stand_in_model_that_collapses_and_leaks_scores_one_and_the_base_zero(
     itself = general_probe(PROMPTS, {"base": BASE, "tuned": BASE}, ENTITIES, {"answer is"}, resamples=100)
     for kind in ("leakage", "collapse", "changed"):
         assert itself[kind]["tuned"] == itself[kind]["base"] and itself[kind]["difference"] == 0.0
+
+
+def test_every_prompt_carries_its_reference_answer():
+    from datasets import load_from_disk
+
+    from mixsd.evaluation.benchmarks import olmo_datasets_root
+
+    prompts = load_prompts(20, seed=0)
+    assert all(isinstance(p["gold"], str) and p["gold"].strip() for p in prompts)
+    piqa = load_from_disk(str(olmo_datasets_root() / "piqa/plain_text/validation"))
+    solutions = {(row["sol1"], row["sol2"])[int(row["label"])] for row in piqa}
+    assert all(p["gold"] in solutions for p in prompts if p["source"] == "piqa")
+
+
+def test_gold_nll_is_the_mean_nll_of_the_answer_tokens_after_the_prompt(tiny_model, tokenizer):
+    """Against a plain forward pass of one sequence, and batched with a longer one (padding is never scored)."""
+    import torch
+
+    from mixsd.chat import prompt_ids
+    from mixsd.evaluation.general import gold_nll
+
+    items = [("What language is spoken in Brazil?", "Portuguese"), ("How do I peel an egg?", "Tap it, then roll it.")]
+    head = prompt_ids(tokenizer, items[0][0])
+    answer = tokenizer.encode(items[0][1], add_special_tokens=False)
+    with torch.no_grad():
+        logits = tiny_model(input_ids=torch.tensor([head + answer])).logits[0].double()
+    log_probs = torch.log_softmax(logits[len(head) - 1 : -1], dim=-1)
+    direct = -log_probs[torch.arange(len(answer)), torch.tensor(answer)].mean().item()
+    assert gold_nll(tiny_model, tokenizer, items[:1])[0] == pytest.approx(direct, rel=1e-9)
+    assert gold_nll(tiny_model, tokenizer, items, batch_size=2)[0] == pytest.approx(direct, rel=1e-5)
+
+
+def test_the_probe_pairs_the_gold_nll_and_keeps_it_per_prompt():
+    nll = {"base": [1.0, 2.0, 3.0, 4.0], "tuned": [1.5, 2.5, 3.5, 4.5]}
+    out = general_probe(PROMPTS, {"base": BASE, "tuned": BASE}, ENTITIES, set(), nll=nll, resamples=100)
+    assert out["gold_nll"]["difference"] == pytest.approx(0.5) and out["gold_nll"]["difference_ci"] == [0.5, 0.5]
+    assert [a["tuned_nll"] for a in out["answers"]] == nll["tuned"]

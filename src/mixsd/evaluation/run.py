@@ -254,8 +254,17 @@ class _Run:
             "sources": general.SOURCES,
         }
         answers = self._score("general", key, [p["prompt"] for p in prompts], answer)
+
+        def nll(model, tokenizer, items: list[tuple[str, str]]) -> list[float]:
+            return general.gold_nll(model, tokenizer, items, batch_size=config.batch_size)
+
+        nll_key = {k: v for k, v in key.items() if k != "max_new_tokens"} | {"kind": "general_gold_nll"}
+        items = [(p["prompt"], p["gold"]) for p in prompts]
+        nlls = self._score("general gold NLL", nll_key, items, nll)
         entities, openings = self.trained_shape
-        return general.general_probe(prompts, answers, entities, openings, resamples=config.bootstrap, seed=config.seed)
+        return general.general_probe(
+            prompts, answers, entities, openings, nll=nlls, resamples=config.bootstrap, seed=config.seed
+        )
 
     def benchmark_suite(self, suite: dict[str, int | None]) -> dict:
         """Benchmark accuracy of both models on the same items, the per-item scores, retention, and on the

@@ -12,7 +12,7 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
     benchmark_errors  {task: {wrong, counts, fractions}}   generative items base right, tuned wrong, by category
     skipped_tasks     {task: why}                          e.g. code tasks without --allow-code-execution
     retention         {tasks: {task: Kept + n, chance, base, tuned}, mean: Kept}      tuned / base
-    general           {n, sources, openings, leakage|collapse|changed: Paired, answers: [...]}   everyday prompts
+    general           {n, sources, openings, leakage|collapse|changed|gold_nll: Paired, answers: [...]}  everyday
     predictions, items  per record answers and per item benchmark scores
     analyses          {drift?, fisher?, errors?, target_nll?}
     trajectory        {rule, checkpoint, epoch}: `inject` with snapshots reports this selected checkpoint

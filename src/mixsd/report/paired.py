@@ -3,9 +3,9 @@
 Both runs' eval.json keep their per-item scores, so the difference can be resampled item by item: fact
 answers (loose, per record id), benchmark items (per doc id; retention is accuracy over the shared base's
 accuracy, so A's retention minus B's is their accuracy difference over the base's), and the general-prompt
-probe's leakage and collapse flags (per prompt). The mean retention difference resamples the items of every
-task at once, as the per-run intervals do. Each figure gets a verdict; where the interval holds 0, the
-half-width of the interval is the smallest difference this sample could have detected.
+probe's leakage and collapse flags and its gold-answer NLL (per prompt). The mean retention difference
+resamples the items of every task at once, as the per-run intervals do. Each figure gets a verdict; where the
+interval holds 0, the half-width of the interval is the smallest difference this sample could have detected.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
-HIGHER_IS_BETTER = {"memorisation": True, "retention": True, "leakage": False, "collapse": False}
+HIGHER_IS_BETTER = {"memorisation": True, "retention": True, "leakage": False, "collapse": False, "gold NLL": False}
 
 
 def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]:
@@ -79,6 +79,9 @@ def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[s
                 [x[f"tuned_{kind}"] for x in ga], [x[f"tuned_{kind}"] for x in gb], picks
             )
             out[f"general {kind}"] = _row(kind, len(ga), point, samples)
+        if all("tuned_nll" in x for x in (*ga, *gb)):
+            point, samples = paired_difference([x["tuned_nll"] for x in ga], [x["tuned_nll"] for x in gb], picks)
+            out["general gold NLL"] = _row("gold NLL", len(ga), point, samples)
     return out
 
 

@@ -133,6 +133,7 @@ PAIRED_FIGURES = (
     "retention mean",
     "general leakage",
     "general collapse",
+    "general gold NLL",
 )
 
 

@@ -68,6 +68,11 @@ def format_table(result: dict[str, Any]) -> str:
             if kind in ("leakage", "collapse", "changed")
         )
         lines.append(f"general prompts ({view.general['n']}): {rates}")
+        if "gold_nll" in view.general:
+            r = view.general["gold_nll"]
+            lines.append(
+                f"  NLL of their reference answers, nats/token: {r['tuned']:.3f} (base {r['base']:.3f}, {_diff(r)})"
+            )
     analyses = view.analyses
     if "drift" in analyses:
         d = analyses["drift"]
