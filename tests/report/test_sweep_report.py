@@ -127,3 +127,19 @@ def test_headline_runs_are_paired_against_sft(sweep_dir):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "6" and cells[3] == f"{(3 - 5) / 6:+.3f}"  # paired over the same six questions
     assert cells[5].startswith(("A worse", "no detectable difference"))
+    assert (sweep_dir / "paired.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "![paired](paired.png)" in text
+
+
+def test_trajectories_are_read_for_the_pareto_plot(sweep_dir):
+    points = [
+        {"memorisation": {"train": 0.2}, "mean_retention": 0.99},
+        {"memorisation": {"train": 0.6}, "mean_retention": None},  # a checkpoint scored without benchmarks: left out
+        {"memorisation": {"train": 0.95}, "mean_retention": 0.8},
+    ]
+    path = sweep_dir / "runs" / "sft-lr0.0001" / "model" / "trajectory.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"points": points}))
+    rows = {r.name: r for r in collect(sweep_dir)}
+    assert rows["sft-lr0.0001"].trajectory == [(0.99, 0.2), (0.8, 0.95)] and rows["mixsd-lam0.3"].trajectory == []
+    write_sweep_report(sweep_dir)
+    assert (sweep_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -64,7 +64,8 @@ def _annotate(ax, items: list[tuple[str, float, float, str]], fontsize: float = 
 
 
 def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
-    """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured)."""
+    """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured); runs
+    scored along training draw their trajectory, one dot per checkpoint, up to the reported point."""
     axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
     if any("retrieval" in r.probes for r in rows):
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
@@ -87,6 +88,11 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                 linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel],
                 alpha=0.85,
             )
+        if key == "mean_retention":  # each run's checkpoints along training, ending in its reported point
+            for r, _, _ in pts:
+                if len(r.trajectory) > 1:
+                    xs, ys = zip(*r.trajectory, strict=True)
+                    ax.plot(xs, ys, "o-", color=COLOURS.get(r.method, "grey"), lw=0.8, ms=2.5, alpha=0.5, zorder=1)
         frontier = sorted((x, y) for r, x, y in pts if r.name in front)
         if key == "mean_retention" and frontier:
             ax.step(
@@ -172,4 +178,38 @@ def plot_nll_by_lam(rows: list[Row], path: Path) -> Path | None:
     ax.set_title("How improbable the training targets are")
     ax.grid(alpha=0.3)
     ax.legend()
+    return _save(fig, path)
+
+
+def plot_paired(comparisons: dict[str, dict[str, dict]], figures: tuple[str, ...], sft: str, path: Path) -> Path | None:
+    """One panel per figure: each run minus SFT over the same items, with its paired 95% interval; a bar that
+    crosses 0 is no detectable difference."""
+    shown = [f for f in figures if any(f in c for c in comparisons.values())]
+    if not shown:
+        return None
+    runs = list(comparisons)
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown) + 1.5, 0.45 * len(runs) + 1.6), squeeze=False)
+    for ax, name in zip(axes[0], shown, strict=True):
+        for i, run in enumerate(runs):
+            row = comparisons[run].get(name)
+            if row is None:
+                continue
+            low, high = row["ci"] or [row["difference"]] * 2
+            colour = "black" if row["verdict"] == "no detectable difference" else COLOURS["mixsd"]
+            ax.errorbar(
+                row["difference"],
+                i,
+                xerr=[[row["difference"] - low], [high - row["difference"]]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+                ms=4,
+            )
+        ax.axvline(0.0, color="grey", lw=0.8, ls=":")
+        ax.set_yticks(range(len(runs)), runs if ax is axes[0][0] else [""] * len(runs), fontsize=7)
+        ax.set_ylim(-0.7, len(runs) - 0.3)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("run - SFT", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Paired against SFT ({sft}), 95% intervals over the same items (blue: excludes 0)", fontsize=10)
     return _save(fig, path)

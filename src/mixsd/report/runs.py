@@ -5,7 +5,7 @@ Shared by the tables (`sweep.py`) and the plots (`plots.py`), so both read a run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mixsd.errors import MixsdError
@@ -37,6 +37,7 @@ class Row:
     fisher: float | None
     seconds: float
     point: str = ""  # the reported checkpoint of a trajectory, e.g. "first_peak: epoch 3" ("": the final model)
+    trajectory: list[tuple[float, float]] = field(default_factory=list)  # (mean retention, train mem.) per checkpoint
 
 
 def _load(run: Path) -> Row:
@@ -68,7 +69,16 @@ def _load(run: Path) -> Row:
         gold_share=nll["gold_fallback"] / nll["records"] if mixsd and "gold_fallback" in nll else None,
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
         point=f"{result.trajectory['rule']}: epoch {result.trajectory['epoch']:g}" if result.trajectory else "",
+        trajectory=_trajectory(run / "model" / "trajectory.json"),
     )
+
+
+def _trajectory(path: Path) -> list[tuple[float, float]]:
+    """(mean retention, train memorisation) of each scored checkpoint, in training order, where both exist."""
+    if not path.is_file():
+        return []
+    points = [(p.get("mean_retention"), p.get("memorisation", {}).get("train")) for p in read_json(path)["points"]]
+    return [(x, y) for x, y in points if x is not None and y is not None]
 
 
 def label(r: Row, method: bool = True) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from mixsd.evaluation.facts import MEMORISATION_SPLITS
 from mixsd.io import atomic_open, read_json
 from mixsd.report.paired import compare, describe
-from mixsd.report.plots import plot_nll_by_lam, plot_pareto, plot_task_retention
+from mixsd.report.plots import plot_nll_by_lam, plot_paired, plot_pareto, plot_task_retention
 from mixsd.report.runs import HEADLINE_MEMORISATION, Row, best_at_headline, collect, pareto
 
 
@@ -113,12 +113,14 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             + (f", {probe}" if probe else "")
         )
 
-    lines += _paired_against_sft(sweep_dir, headline)
+    sft, comparisons = _paired_against_sft(sweep_dir, headline)
+    lines += _paired_lines(sft, comparisons)
 
     figures = [
         plot_pareto(rows, front, sweep_dir / "pareto.png"),
         plot_task_retention(rows, front, tasks, sweep_dir / "retention_by_task.png"),
         plot_nll_by_lam(rows, sweep_dir / "target_nll.png"),
+        plot_paired(comparisons, PAIRED_FIGURES, sft, sweep_dir / "paired.png") if comparisons else None,
     ]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in figures if p is not None]
     path = sweep_dir / "report.md"
@@ -137,19 +139,24 @@ PAIRED_FIGURES = (
 )
 
 
-def _paired_against_sft(sweep_dir: Path, headline: list[Row]) -> list[str]:
-    """Each headline run minus the headline SFT run, paired over the same items (`mixsd compare`), with a verdict."""
+def _paired_against_sft(sweep_dir: Path, headline: list[Row]) -> tuple[str, dict[str, dict[str, dict]]]:
+    """(the SFT run's name, each other headline run's paired figures against it: `mixsd compare RUN SFT`)."""
     sft = next((r for r in headline if r.method == "sft"), None)
-    others = [r for r in headline if r is not sft]
-    if sft is None or not others:
-        return []
+    if sft is None:
+        return "", {}
 
     def result(row: Row) -> dict:
         return read_json(sweep_dir / "runs" / row.name / "eval.json")
 
+    return sft.name, {row.name: compare(result(row), result(sft)) for row in headline if row is not sft}
+
+
+def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]]) -> list[str]:
+    if not comparisons:
+        return []
     lines = [
         "",
-        f"## Paired against SFT (`{sft.name}`)",
+        f"## Paired against SFT (`{sft}`)",
         "",
         "Each run (A) minus SFT over the same items, with a paired bootstrap 95% interval (`mixsd compare RUN SFT`); "
         "where the interval holds 0, ± is the smallest difference this sample could have detected.",
@@ -157,12 +164,11 @@ def _paired_against_sft(sweep_dir: Path, headline: list[Row]) -> list[str]:
         "| run | figure | n | run - SFT | interval | verdict |",
         "|---|---|---|---|---|---|",
     ]
-    for row in others:
-        figures = compare(result(row), result(sft))
+    for run, figures in comparisons.items():
         for name in PAIRED_FIGURES:
             if name not in figures:
                 continue
             f = figures[name]
             ci, verdict = describe(f)
-            lines.append(f"| {row.name} | {name} | {f['n']} | {f['difference']:+.3f} | {ci} | {verdict} |")
+            lines.append(f"| {run} | {name} | {f['n']} | {f['difference']:+.3f} | {ci} | {verdict} |")
     return lines
