@@ -68,26 +68,36 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from mixsd.io import read_json
     from mixsd.report.paired import compare, format_comparison
 
-    paths = [Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in (args.a, args.b)]
-    for path in paths:
-        if not path.is_file():
-            raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
-    a, b = (read_json(p) for p in paths)
-    for path, result in zip(paths, (a, b), strict=True):
-        EvalResult.from_json(result, path)
+    if "vs" in args.runs:  # A1 A2 ... vs B1 B2 ...: seeds of one configuration against seeds of another
+        cut = args.runs.index("vs")
+        sides = [args.runs[:cut], args.runs[cut + 1 :]]
+    else:
+        sides = [args.runs[:1], args.runs[1:]]
+    if not all(sides) or ("vs" not in args.runs and len(args.runs) != 2):
+        raise MixsdError("give two runs, A B, or the seeds of each side, A1 A2 ... vs B1 B2 ...")
+    paths = [[Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in side] for side in sides]
+    results = []
+    for side in paths:
+        results.append([])
+        for path in side:
+            if not path.is_file():
+                raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
+            results[-1].append(read_json(path))
+            EvalResult.from_json(results[-1][-1], path)
+    names = [", ".join(map(str, side)) for side in paths]
     try:
-        rows = compare(a, b, resamples=args.bootstrap, seed=args.seed)
+        rows = compare(*results, resamples=args.bootstrap, seed=args.seed)
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         raise MixsdError(
             f"per-item scores are not laid out as mixsd writes them ({type(e).__name__}: {e})",
-            path=f"{paths[0]} or {paths[1]}",
+            path=" or ".join(names),
         ) from None
     if not rows:
         raise MixsdError(
-            "the two files share no scored items (fact answers, benchmark items or general prompts) to pair",
-            path=f"{paths[0]} and {paths[1]}",
+            "the files share no scored items (fact answers, benchmark items or general prompts) to pair",
+            path=" and ".join(names),
         )
-    print(format_comparison(rows, str(paths[0]), str(paths[1])))
+    print(format_comparison(rows, *names))
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -233,8 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "compare", "paired differences of two runs scored on the same items (A - B, with intervals)", cmd_compare
     )
-    p.add_argument("a", metavar="A", help="eval.json, or a run directory holding one")
-    p.add_argument("b", metavar="B", help="the run to compare against, e.g. SFT")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="A B (eval.json files or run directories; B is the reference, e.g. SFT), or A1 A2 ... vs B1 B2 ...: "
+        "runs of one configuration with different seeds on each side, whose seeds are resampled as well as items",
+    )
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the intervals")
     p.add_argument("--seed", type=int, default=0)
 

@@ -11,14 +11,14 @@ import pytest
 from mixsd.cli import main
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import paired_difference
-from mixsd.report.paired import compare
+from mixsd.report.paired import compare, seeded_difference
 
 RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "kgfact-small-smollm2" / "runs"
 
 
 def result(train: list[bool], tuned: list[float], flags: list[bool]) -> dict:
     return {
-        "memorisation": {"train": {}},
+        "memorisation": {"train": {"n": len(train), "tuned": {"loose": float(np.mean(train)), "strict": 0.0}}},
         "predictions": {"train": [{"id": f"r{i}", "tuned": {"loose": x}} for i, x in enumerate(train)]},
         "items": {"t": {"doc_ids": list(range(len(tuned))), "base": [1.0, 1.0, 0.0, 1.0], "tuned": tuned}},
         "general": {
@@ -74,3 +74,34 @@ def test_the_gold_answer_nll_is_paired_per_prompt_and_lower_is_better():
     assert rows["general gold NLL"]["difference"] == pytest.approx(-0.5)
     assert rows["general gold NLL"]["verdict"] == "A better"  # A finds the right answers more likely
     assert compare(b, a, resamples=200)["general gold NLL"]["verdict"] == "A worse"
+
+
+def test_seeds_are_resampled_as_well_as_items():
+    """Two seeds of A that disagree completely, on items that agree within each run: resampling items alone would
+    give an interval of width 0; resampling seeds too spans the seed-to-seed difference."""
+    a = [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]
+    b = [[0.5, 0.5, 0.5, 0.5]]
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, 4, size=(400, 4))
+    point, samples = seeded_difference(a, b, picks, np.random.default_rng(1))
+    assert point == 0.0 and set(np.round(samples, 6)) <= {-0.5, 0.0, 0.5}
+    assert samples.min() == -0.5 and samples.max() == 0.5
+    single, _ = seeded_difference([a[0]], b, picks, np.random.default_rng(1))
+    assert single == paired_difference(a[0], b[0], picks)[0] == 0.5
+
+
+def test_compare_pairs_the_seeds_of_each_side(tmp_path, capsys):
+    one = result([True] * 40, [1.0, 1.0, 0.0, 1.0], [False] * 40)
+    two = result([False] * 40, [1.0, 0.0, 0.0, 1.0], [False] * 40)
+    sft = result([True] * 40, [0.0, 0.0, 0.0, 1.0], [True] * 40)
+    rows = compare([one, two], [sft], resamples=300)
+    assert rows["memorisation train"]["difference"] == pytest.approx(-0.5)
+    assert rows["memorisation train"]["ci"] == [-1.0, 0.0]  # the two seeds disagree on every question
+    paths = []
+    for name, run in (("a1", one), ("a2", two), ("sft", sft)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(run))
+    assert main(["compare", str(paths[0]), str(paths[1]), "vs", str(paths[2])]) == 0
+    assert f"A = {paths[0]}, {paths[1]}" in capsys.readouterr().out
+    assert main(["compare", str(paths[0]), str(paths[1]), str(paths[2])]) == 2  # three runs need a "vs"
+    assert "A1 A2 ... vs B1 B2" in capsys.readouterr().err

@@ -35,29 +35,54 @@ def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]
     }
 
 
-def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Figure name -> its paired difference A - B, for every figure both eval.json results have."""
-    rng, out = np.random.default_rng(seed), {}
-    for split, preds in a.get("predictions", {}).items():
-        if split not in a.get("memorisation", {}) or split not in b.get("predictions", {}):
+def seeded_difference(
+    a: list[list[float]], b: list[list[float]], picks: np.ndarray, rng: np.random.Generator
+) -> tuple[float, np.ndarray]:
+    """Mean of A minus mean of B over the same items, each side a list of runs (seeds) x items, and its value under
+    each row of bootstrap item indices `picks`. With several seeds on a side its seeds are resampled too (a
+    two-level bootstrap: seeds, then the same items for every run), so the interval covers seed-to-seed variation."""
+    if len(a) == len(b) == 1:
+        return paired_difference(a[0], b[0], picks)
+    samples = np.zeros(len(picks))
+    for rows, sign in ((a, 1.0), (b, -1.0)):
+        per_run = np.asarray(rows, dtype=np.float64)[:, picks].mean(axis=2)  # runs x resamples
+        chosen = rng.integers(0, len(rows), size=(len(picks), len(rows)))
+        samples += sign * per_run[chosen, np.arange(len(picks))[:, None]].mean(axis=1)
+    return float(np.mean(a) - np.mean(b)), samples
+
+
+def compare(
+    a: dict | list[dict], b: dict | list[dict], *, resamples: int = 1000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Figure name -> its paired difference A - B, for every figure all the eval.json results have. A side may be
+    several runs of one configuration with different seeds: their items are paired as one, their seeds resampled."""
+    runs_a, runs_b = ([x] if isinstance(x, dict) else list(x) for x in (a, b))
+    runs, rng, out = runs_a + runs_b, np.random.default_rng(seed), {}
+
+    def split(rows: list) -> tuple[list, list]:
+        return rows[: len(runs_a)], rows[len(runs_a) :]
+
+    first = runs_a[0]
+    for name, preds in first.get("predictions", {}).items():
+        if name not in first.get("memorisation", {}) or not all(name in r.get("predictions", {}) for r in runs):
             continue
-        theirs = {p["id"]: p["tuned"]["loose"] for p in b["predictions"][split]}
-        pairs = [(p["tuned"]["loose"], theirs[p["id"]]) for p in preds if p["id"] in theirs]
-        if pairs:
-            picks = rng.integers(0, len(pairs), size=(resamples, len(pairs)))
-            point, samples = paired_difference(*zip(*pairs, strict=True), picks)
-            out[f"memorisation {split}"] = _row("memorisation", len(pairs), point, samples)
-    tasks = sorted(set(a.get("items", {})) & set(b.get("items", {})))
+        scores = [{p["id"]: p["tuned"]["loose"] for p in r["predictions"][name]} for r in runs]
+        ids = [p["id"] for p in preds if all(p["id"] in s for s in scores)]
+        if ids:
+            picks = rng.integers(0, len(ids), size=(resamples, len(ids)))
+            point, samples = seeded_difference(*split([[s[i] for i in ids] for s in scores]), picks, rng)
+            out[f"memorisation {name}"] = _row("memorisation", len(ids), point, samples)
+    tasks = sorted(set.intersection(*(set(r.get("items", {})) for r in runs)))
     mean_samples = []
     for task in tasks:
-        x, y = a["items"][task], b["items"][task]
-        if x["doc_ids"] != y["doc_ids"] or x["base"] != y["base"]:
-            raise MixsdError(f"{task}: the two runs were not scored on the same items against the same base")
+        x = first["items"][task]
+        if any(r["items"][task]["doc_ids"] != x["doc_ids"] or r["items"][task]["base"] != x["base"] for r in runs):
+            raise MixsdError(f"{task}: the runs were not scored on the same items against the same base")
         base = float(np.mean(x["base"]))
         if base <= 0:
             continue
         picks = rng.integers(0, len(x["doc_ids"]), size=(resamples, len(x["doc_ids"])))
-        point, samples = paired_difference(x["tuned"], y["tuned"], picks)
+        point, samples = seeded_difference(*split([r["items"][task]["tuned"] for r in runs]), picks, rng)
         base_samples = np.asarray(x["base"], dtype=np.float64)[picks].mean(axis=1)
         ratio = np.where(base_samples > 0, samples / np.where(base_samples > 0, base_samples, 1.0), np.nan)
         out[f"retention {task}"] = _row("retention", len(x["doc_ids"]), point / base, ratio)
@@ -69,19 +94,17 @@ def compare(a: dict, b: dict, *, resamples: int = 1000, seed: int = 0) -> dict[s
             float(np.mean([p for p, _ in mean_samples])),
             np.mean([s for _, s in mean_samples], axis=0),
         )
-    ga, gb = a.get("general", {}).get("answers"), b.get("general", {}).get("answers")
-    if ga and gb:
-        if [x["prompt"] for x in ga] != [x["prompt"] for x in gb]:
-            raise MixsdError("the two runs' general-prompt probes asked different prompts")
-        picks = rng.integers(0, len(ga), size=(resamples, len(ga)))
-        for kind in ("leakage", "collapse"):
-            point, samples = paired_difference(
-                [x[f"tuned_{kind}"] for x in ga], [x[f"tuned_{kind}"] for x in gb], picks
-            )
-            out[f"general {kind}"] = _row(kind, len(ga), point, samples)
-        if all("tuned_nll" in x for x in (*ga, *gb)):
-            point, samples = paired_difference([x["tuned_nll"] for x in ga], [x["tuned_nll"] for x in gb], picks)
-            out["general gold NLL"] = _row("gold NLL", len(ga), point, samples)
+    answers = [r.get("general", {}).get("answers") for r in runs]
+    if all(answers):
+        if any([x["prompt"] for x in g] != [x["prompt"] for x in answers[0]] for g in answers):
+            raise MixsdError("the runs' general-prompt probes asked different prompts")
+        n = len(answers[0])
+        picks = rng.integers(0, n, size=(resamples, n))
+        fields = {"leakage": "tuned_leakage", "collapse": "tuned_collapse", "gold NLL": "tuned_nll"}
+        for kind, key in fields.items():
+            if all(key in x for g in answers for x in g):
+                point, samples = seeded_difference(*split([[x[key] for x in g] for g in answers]), picks, rng)
+                out["general gold NLL" if kind == "gold NLL" else f"general {kind}"] = _row(kind, n, point, samples)
     return out
 
 
