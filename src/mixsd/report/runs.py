@@ -16,6 +16,9 @@ from mixsd.io import read_json
 HEADLINE_MEMORISATION = 0.9
 
 
+GENERAL = ("leakage", "collapse", "changed", "gold_nll")  # the general-prompt probe's figures in tables
+
+
 @dataclass
 class Row:
     name: str
@@ -26,7 +29,7 @@ class Row:
     lora: int | None
     memorisation: dict[str, float]  # split -> tuned loose accuracy
     probes: dict[str, float]  # probe split -> retention (tuned / base)
-    general: dict[str, float]  # general-prompt probe: leakage / collapse / changed -> the tuned model's rate
+    general: dict[str, float]  # general-prompt probe: leakage / collapse / changed rate, gold-answer NLL (tuned)
     retention: dict[str, float]  # benchmark -> retention
     lost: dict[str, int]  # generative benchmark items base right, tuned wrong: category -> count, over the tasks
     retention_ci: dict[str, list[float]]  # benchmark -> bootstrap 95% interval of the retention
@@ -56,7 +59,7 @@ def _load(run: Path) -> Row:
         lora=settings.get("lora"),
         memorisation={s: v.tuned["loose"] for s, v in result.memorisation.items()},
         probes={s: v.retention for s, v in result.probe_retention.items()},
-        general={k: result.general[k]["tuned"] for k in ("leakage", "collapse", "changed") if k in result.general},
+        general={k: result.general[k]["tuned"] for k in GENERAL if k in result.general},
         retention={t: v.retention for t, v in result.retention.items()},
         lost={c: sum(e["counts"][c] for e in result.benchmark_errors.values()) for c in CATEGORIES}
         if result.benchmark_errors

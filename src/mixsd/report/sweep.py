@@ -12,7 +12,7 @@ from mixsd.evaluation.facts import MEMORISATION_SPLITS
 from mixsd.io import atomic_open, read_json
 from mixsd.report.paired import compare, describe
 from mixsd.report.plots import plot_nll_by_lam, plot_paired, plot_pareto, plot_task_retention
-from mixsd.report.runs import HEADLINE_MEMORISATION, Row, best_at_headline, collect, pareto
+from mixsd.report.runs import GENERAL, HEADLINE_MEMORISATION, Row, best_at_headline, collect, pareto
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -28,7 +28,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     )
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
-    general = [k for k in ("leakage", "collapse", "changed") if any(k in r.general for r in rows)]
+    general = [k for k in GENERAL if any(k in r.general for r in rows)]
     lost = any(r.lost for r in rows)
     points = any(r.point for r in rows)
     front = {r.name for r in pareto(rows)}
@@ -50,8 +50,8 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         "'kept' = retention, tuned / base accuracy on the same items (probes: in-context capability probes; "
         "the rest: multiple-choice benchmarks). "
         + (
-            "'general': the tuned model's rates on everyday prompts (leakage, collapse, changed answers; the "
-            "base's are in each eval.json). "
+            "'general': the tuned model's rates on everyday prompts (leakage, collapse, changed answers) and the "
+            "NLL of their reference answers (gold_nll, nats/token); the base's are in each eval.json. "
             if general
             else ""
         )
