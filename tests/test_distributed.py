@@ -118,7 +118,9 @@ def test_two_process_training_follows_the_one_process_loss_curve(facts, tiny_mod
     assert log.read_text().count("mixsd train: saved to") == 1  # rank 0 speaks for the job
 
 
-def test_two_process_evaluation_gives_the_scores_of_one(facts, tiny_model_dir, other_tiny_model_dir, tmp_path):
+def test_two_process_evaluation_gives_the_scores_of_one(
+    facts, tiny_model_dir, other_tiny_model_dir, tmp_path, without_nlls
+):
     """Fact questions and everyday prompts shared item by item, benchmark tasks task by task."""
     tuned = other_tiny_model_dir
 
@@ -138,8 +140,11 @@ def test_two_process_evaluation_gives_the_scores_of_one(facts, tiny_model_dir, o
         result = json.loads(path.read_text())
         return {k: v for k, v in result.items() if k not in ("timing_s", "cached", "command", "config")}
 
-    one, two = scores(tmp_path / "one.json"), scores(tmp_path / "two.json")
-    assert one == two
+    (one, nll_one), (two, nll_two) = (
+        without_nlls(scores(tmp_path / "one.json")),
+        without_nlls(scores(tmp_path / "two.json")),
+    )
+    assert one == two and nll_one == pytest.approx(nll_two, rel=1e-6)
     assert set(one["benchmarks"]) == {"mixsd_arc_easy", "mixsd_piqa"} and one["general"]["n"] == 6  # --limit caps it
     assert "2 processes share the questions" in log.read_text()
     assert log.read_text().count("every figure, the predictions and the command") == 1

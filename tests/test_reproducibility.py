@@ -52,8 +52,10 @@ def test_targets_are_byte_identical_across_hash_seeds_and_batch_sizes(facts, tin
     assert outs[0] == outs[1] and outs[0].count(b"\n") == 9
 
 
-def test_evaluation_is_identical_across_hash_seeds_and_batch_sizes(facts, tiny_model_dir, tmp_path):
-    """Everything but timings, cache hits and the command line (which names the output path)."""
+def test_evaluation_is_identical_across_hash_seeds_and_batch_sizes(facts, tiny_model_dir, tmp_path, without_nlls):
+    """Everything but timings, cache hits and the command line (which names the output path). The reference-answer
+    NLLs are sums of floats over padded batches, so another batch size moves their last digits: they agree to
+    1e-6, and every other figure (answers, rates, intervals) is identical."""
     results = []
     for seed, batch in (("1", "1"), ("2", "7")):
         out = tmp_path / seed / "eval.json"
@@ -63,5 +65,7 @@ def test_evaluation_is_identical_across_hash_seeds_and_batch_sizes(facts, tiny_m
         mixsd([*argv, "--batch-size", batch], hash_seed=seed)
         result = json.loads(out.read_text())
         results.append({k: v for k, v in result.items() if k not in ("timing_s", "cached", "command", "config")})
-    assert results[0] == results[1]
+    (a, nll_a), (b, nll_b) = map(without_nlls, results)
+    assert a == b
+    assert nll_a == pytest.approx(nll_b, rel=1e-6)
     assert results[0]["memorisation"]["train"]["n"] == 9 and results[0]["general"]["n"] == 12
