@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mixsd.errors import MixsdError
+from mixsd.ranks import Ranks
 
 
 @contextmanager
@@ -41,30 +42,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         raise
 
 
-_held: dict[str, int] = {}  # lock files this process holds, with their nesting depth
-
-
 @contextmanager
 def exclusive(output: str | os.PathLike) -> Iterator[None]:
     """Hold the lock of `output` (a file or a directory) or stop with a `MixsdError` naming the holder.
 
     The lock is an `flock` on a hidden sibling, `.NAME.lock`, so the kernel releases it whenever the holder dies,
     even by SIGKILL: a stale lock file never blocks a rerun. The file names its holder (pid, host, command, start)
-    for the error message, and is removed on release. The same process may take a lock it already holds (nested
-    stages). Under `accelerate launch` only rank 0 takes it: the other ranks are the same job.
+    for the error message, and is removed on release. Under `accelerate launch` only rank 0 takes it: the other
+    ranks are the same job.
     """
     output = Path(output).absolute()
     lock = output.with_name(f".{output.name}.lock")
-    key = str(lock.resolve())
-    if int(os.environ.get("RANK", "0")) != 0:  # under a multi-process launch, rank 0 holds it for the whole job
+    if not Ranks.from_env().main:  # under a multi-process launch, rank 0 holds it for the whole job
         yield
-        return
-    if key in _held:
-        _held[key] += 1
-        try:
-            yield
-        finally:
-            _held[key] -= 1
         return
     while True:
         try:
@@ -91,11 +81,9 @@ def exclusive(output: str | os.PathLike) -> Iterator[None]:
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} (`{command}`, since {started})\n".encode(), 0)
-    _held[key] = 1
     try:
         yield
     finally:
-        del _held[key]
         lock.unlink(missing_ok=True)
         os.close(fd)  # releases the flock
 
@@ -114,24 +102,51 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         f.write("\n")
 
 
+def check_file(path: Path, kind: str) -> None:
+    """A `MixsdError` unless `path` is an existing file (a directory is named as one)."""
+    if path.is_dir():
+        raise MixsdError(f"is a directory; give a {kind} file", path=path)
+    if not path.is_file():
+        raise MixsdError("no such file", path=path)
+
+
+class _NotAnObject(ValueError):
+    """Text that is not one JSON object: `reason` reads as a one-line error, `line` counts within the text."""
+
+    def __init__(self, reason: str, line: int | None = None):
+        super().__init__(reason)
+        self.line = line
+
+
+def _json_object(text: str) -> dict:
+    """The JSON object in `text`, else `_NotAnObject`."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _NotAnObject(f"malformed JSON: {e.msg} (column {e.colno})", e.lineno) from None
+    except RecursionError:
+        raise _NotAnObject("malformed JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise _NotAnObject(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _text(raw: bytes, bom: bool) -> str:
+    """UTF-8 bytes as text (with `bom`, a leading byte-order mark is skipped), else `_NotAnObject`."""
+    try:
+        return raw.decode("utf-8-sig" if bom else "utf-8")
+    except UnicodeDecodeError as e:
+        raise _NotAnObject(f"not UTF-8 (byte {e.start})") from None
+
+
 def read_json(path: str | os.PathLike) -> dict:
     """A JSON object from a file we wrote (eval.json, stages.json, ...), or a `MixsdError` naming file and line."""
     path = Path(path)
-    if path.is_dir():
-        raise MixsdError("is a directory; give a JSON file", path=path)
-    if not path.is_file():
-        raise MixsdError("no such file", path=path)
+    check_file(path, "JSON")
     try:
-        obj = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise MixsdError(f"not UTF-8 (byte {e.start})", path=path) from None
-    except json.JSONDecodeError as e:
-        raise MixsdError(f"malformed JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from None
-    except RecursionError:
-        raise MixsdError("malformed JSON: nested too deeply", path=path) from None
-    if not isinstance(obj, dict):
-        raise MixsdError(f"expected a JSON object, got {type(obj).__name__}", path=path)
-    return obj
+        return _json_object(_text(path.read_bytes(), bom=True))
+    except _NotAnObject as e:
+        raise MixsdError(str(e), path=path, line=e.line) from None
 
 
 def dumps_line(obj: Any) -> str:
@@ -158,29 +173,16 @@ def read_jsonl(
     as (line, reason) and reading goes on.
     """
     path = Path(path)
-    if path.is_dir():
-        raise MixsdError("is a directory; give a JSONL file", path=path)
-    if not path.is_file():
-        raise MixsdError("no such file", path=path)
+    check_file(path, "JSONL")
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             try:
-                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is not data
-            except UnicodeDecodeError as e:
-                _bad(path, lineno, f"not UTF-8 (byte {e.start})", skip_bad, skipped)
-                continue
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                _bad(path, lineno, f"malformed JSON: {e.msg} (column {e.colno})", skip_bad, skipped)
-                continue
-            except RecursionError:
-                _bad(path, lineno, "malformed JSON: nested too deeply", skip_bad, skipped)
-                continue
-            if not isinstance(obj, dict):
-                _bad(path, lineno, f"expected a JSON object, got {type(obj).__name__}", skip_bad, skipped)
+                text = _text(raw, bom=lineno == 1)  # a byte-order mark is not data
+                if not text.strip():
+                    continue
+                obj = _json_object(text)
+            except _NotAnObject as e:
+                _bad(path, lineno, str(e), skip_bad, skipped)
                 continue
             yield lineno, obj
 

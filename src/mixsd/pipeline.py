@@ -266,6 +266,7 @@ def _evaluate_trajectory(config: EvalConfig, model_dir: Path) -> None:
     point = trajectory["points"][trajectory["selected"]]
     result = read_json(model_dir / point["eval"])
     result["trajectory"] = {"rule": trajectory["rule"], "checkpoint": point["checkpoint"], "epoch": point["epoch"]}
-    if Ranks.from_env().main:
+    ranks = Ranks.from_env()
+    if ranks.main:
         write_json(config.out, result)
-    Ranks.from_env().barrier()
+    ranks.barrier()

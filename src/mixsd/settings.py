@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from mixsd.errors import MixsdError
+from mixsd.io import check_file
 
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_LAM = 0.3  # the authors' recommendation (0.3-0.5)
@@ -152,12 +153,9 @@ def _fits(value: Any, hint: Any, kind: Any, choices: list | None) -> bool:
 
 
 def load_yaml(path: str) -> dict[str, Any]:
-    if Path(path).is_dir():
-        raise MixsdError("is a directory; give a YAML file", path=path)
+    check_file(Path(path), "YAML")
     try:
         values = yaml.safe_load(Path(path).read_bytes().decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise MixsdError("no such file", path=path) from None
     except UnicodeDecodeError as e:
         raise MixsdError(f"not UTF-8 (byte {e.start})", path=path) from None
     except yaml.YAMLError as e:

@@ -29,7 +29,7 @@ from typing import Any
 from mixsd.data.kgfact import INSTRUCTION
 from mixsd.data.records import Record, write_corpus, write_records
 from mixsd.errors import MixsdError
-from mixsd.io import read_jsonl
+from mixsd.io import check_file, read_jsonl
 
 
 class BadRow(ValueError):
@@ -144,8 +144,7 @@ def _answer_turn(answer: str) -> str:
 
 def _rows(path: Path, skip_bad: bool, skipped: list) -> Iterator[tuple[int, dict]]:
     """(line, object) per row of a CSV file, a JSON list, or a JSONL file."""
-    if not path.is_file():
-        raise MixsdError("is a directory; give a file" if path.is_dir() else "no such file", path=path)
+    check_file(path, "CSV, JSON or JSONL")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as e:
