@@ -6,6 +6,7 @@
       - {method: sft,   lr: [3e-5, 1e-4], epochs: [5, 10]}
       - {method: mixsd, lam: [0, 0.3, 0.5], lr: [3e-5, 1e-4], epochs: [5, 10]}
       - {method: opsd,  lr: [1e-5, 3e-5]}
+      - {method: sft,   seed: [0, 1, 2]}      # seeds: a run each; the report pools them
     targets: {max_new_tokens: 96}      # shared stage settings, as in `mixsd inject --config`
     train: {}
     eval: {suite: default}
@@ -76,6 +77,9 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
                 + [f"{k}{_fmt(v)}" for k, v in sorted(point.items())]
                 + ([f"lora{lora}"] if lora else [])
             )
+            # A seed on the grid is the whole run's: training order and, for MixSD, the targets' coins.
+            seed = f"-seed{point['seed']}" if "seed" in point else ""
+            targets = (values.get("targets") or {}) | ({"seed": point["seed"]} if seed else {})
             config = InjectConfig.from_mapping(
                 {
                     "facts": values["facts"],
@@ -84,8 +88,8 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
                     "method": method,
                     "lora": lora,
                     "lam": lam if lam is not None else DEFAULT_LAM,
-                    "targets_out": str(out / "targets" / f"lam{_fmt(lam)}.jsonl") if lam is not None else None,
-                    "targets": values.get("targets") or {},
+                    "targets_out": str(out / "targets" / f"lam{_fmt(lam)}{seed}.jsonl") if lam is not None else None,
+                    "targets": targets,
                     "train": (values.get("train") or {}) | point,
                     "eval": values.get("eval") or {},
                 },

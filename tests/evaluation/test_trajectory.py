@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -59,6 +60,21 @@ def test_a_tiny_run_from_snapshots_to_its_trajectory(tiny_model_dir, facts_dir, 
 
     flags = ["--suite", "none", "--general-prompts", "0", "--max-new-tokens", "4", "--bootstrap", "20"]
     flags += ["--drift-items", "0", "--fisher-items", "0", "--batch-size", "4"]
+    # the CPU budget's way: each snapshot on the train split alone, the selected one on everything
+    light = [*flags, "--checkpoint-eval", "memorisation", "--general-prompts", "3"]
+    main(["eval", "--checkpoints", str(run), "--base", tiny_model_dir, "--facts", str(facts_dir), *light])
+    cheap = json.loads((run / "trajectory.json").read_text())
+    chosen = cheap["points"][cheap["selected"]]
+    assert cheap["selected"] == first_peak([p["memorisation"]["train"] for p in cheap["points"]])
+    for point in cheap["points"]:
+        light_result = json.loads((run / "evals" / point["checkpoint"] / "memorisation.json").read_text())
+        assert list(light_result["memorisation"]) == ["train"] and "general" not in light_result
+        assert (run / "evals" / point["checkpoint"] / "eval.json").is_file() == (point is chosen)
+    full = json.loads((run / chosen["eval"]).read_text())
+    assert chosen["eval"].endswith("eval.json") and full["general"]["n"] == 3 and "paraphrase" in full["memorisation"]
+    assert "selected by first_peak" in capsys.readouterr().out
+    shutil.rmtree(run / "evals")
+
     main(["eval", "--checkpoints", str(run), "--base", tiny_model_dir, "--facts", str(facts_dir), *flags])
     printed = capsys.readouterr().out
     saved = json.loads((run / "trajectory.json").read_text())
@@ -77,7 +93,7 @@ def test_a_tiny_run_from_snapshots_to_its_trajectory(tiny_model_dir, facts_dir, 
     assert "selected by first_peak" in printed and printed.count(" *") == 1
 
     # finished points are read back, not scored again; --select overrides the paper's rule
-    monkeypatch.setattr("mixsd.evaluation.run.evaluate", lambda config: pytest.fail("scored again"))
+    monkeypatch.setattr("mixsd.evaluation.run.evaluate", lambda config, splits=None: pytest.fail("scored again"))
     main(["eval", "--checkpoints", str(run), "--facts", str(facts_dir), "--select", "last", *flags])
     assert json.loads((run / "trajectory.json").read_text())["selected"] == 2
     assert trajectory.PAPER_RULE["mixsd"] == "last"

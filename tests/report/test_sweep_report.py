@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from statistics import stdev
 
 import pytest
 
 from mixsd.errors import MixsdError
-from mixsd.report.runs import best_at_headline, collect, label, pareto
+from mixsd.report.runs import best_at_headline, collect, configuration, label, pareto
 from mixsd.report.sweep import write_sweep_report
 
 
@@ -56,7 +57,7 @@ def test_pareto_frontier_keeps_only_undominated_runs(sweep_dir):
 
 def test_headline_runs_are_the_best_per_method_and_lam_above_90_percent(sweep_dir):
     rows = collect(sweep_dir)
-    assert [r.name for r in best_at_headline(rows)] == ["mixsd-lam0.3", "sft-lr0.0001"]
+    assert [[r.name for r in g] for g in best_at_headline(rows)] == [["mixsd-lam0.3"], ["sft-lr0.0001"]]
     assert {label(r) for r in rows} == {"SFT 1e-4×5", "MixSD λ0.3 1e-4×5", "MixSD λ0.7 1e-4×5", "OPSD 1e-4×5"}
 
 
@@ -143,3 +144,46 @@ def test_trajectories_are_read_for_the_pareto_plot(sweep_dir):
     assert rows["sft-lr0.0001"].trajectory == [(0.99, 0.2), (0.8, 0.95)] and rows["mixsd-lam0.3"].trajectory == []
     write_sweep_report(sweep_dir)
     assert (sweep_dir / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def seeded_runs(root, answers: dict[str, list[int]], epochs: dict[str, list[float]]) -> None:
+    """Runs named as a sweep names seeds, each scored on the same six questions and reported at a checkpoint."""
+    for name, loose in answers.items():
+        method = name.split("-")[0]
+        fake_run(root, name, method, sum(loose) / 6, 0.9, lam=0.3 if method == "mixsd" else None)
+        run = root / "runs" / name
+        result = json.loads((run / "eval.json").read_text())
+        result["predictions"] = {"train": [{"id": f"f{i}", "tuned": {"loose": x}} for i, x in enumerate(loose)]}
+        chosen = 2.0 if method == "mixsd" else 1.0
+        result["trajectory"] = {"rule": "last", "checkpoint": "epoch-002", "epoch": chosen}
+        (run / "eval.json").write_text(json.dumps(result))
+        points = [{"epoch": e, "memorisation": {"train": m}} for e, m in zip([1.0, 2.0], epochs[name], strict=True)]
+        (run / "model").mkdir()
+        (run / "model" / "trajectory.json").write_text(json.dumps({"points": points}))
+
+
+def test_seeds_of_one_configuration_are_pooled_and_paired_as_one(tmp_path):
+    answers = {
+        "sft-seed0": [1, 1, 1, 1, 1, 1],
+        "sft-seed1": [1, 1, 1, 1, 1, 0],
+        "mixsd-lam0.3-seed0": [1, 0, 1, 0, 0, 1],
+        "mixsd-lam0.3-seed1": [1, 1, 1, 0, 0, 1],
+    }
+    seeded_runs(tmp_path, answers, {name: [0.5, sum(x) / 6] for name, x in answers.items()})
+    assert configuration("mixsd-lam0.3-seed12-lora8") == "mixsd-lam0.3-lora8" and configuration("sft-seed2") == "sft"
+    text = write_sweep_report(tmp_path).read_text()
+
+    pooled = text.split("## Seeds pooled")[1].split("##")[0]
+    sft = next(line for line in pooled.splitlines() if line.startswith("| sft |"))
+    assert "| 2 | epoch 1, epoch 1 |" in sft and f"| {11 / 12:.3f} ± {stdev([1, 5 / 6]):.3f} |" in sft
+
+    # every method at its reported point (no 90% threshold), means over seeds, paired with seeds resampled
+    assert "## At the reported points" in text and "`mixsd-lam0.3 (2 seeds)` (means over seeds)" in text
+    assert "## Paired against SFT (`sft (2 seeds)`)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3 (2 seeds) | memorisation train"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "6" and cells[3] == f"{(7 / 12) - (11 / 12):+.3f}"
+    assert (tmp_path / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![trajectories](trajectories.png)" in text
+    mixsd = {r.name: r for r in collect(tmp_path)}["mixsd-lam0.3-seed1"]
+    assert mixsd.curve == [(1.0, 0.5), (2.0, 4 / 6)] and mixsd.selected_epoch == 2.0

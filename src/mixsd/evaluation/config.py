@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, Decode, check_decode, decode_setting, setting
@@ -18,6 +19,11 @@ class EvalConfig:
     )
     select: str = setting(
         "auto", "with --checkpoints, the reported point: first_peak, last, or auto (SFT first peak, MixSD/OPSD last)"
+    )
+    checkpoint_eval: Literal["full", "memorisation"] = setting(
+        "full",
+        "with --checkpoints: full scores every snapshot as a final model; memorisation scores each on the train "
+        "split only (what the selection reads) and the selected one fully, for a CPU budget",
     )
     base: str = setting(DEFAULT_MODEL, "the model it was tuned from (its results are cached)")
     facts: str | None = setting(

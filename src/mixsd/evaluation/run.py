@@ -33,14 +33,17 @@ from mixsd.io import exclusive, write_json
 from mixsd.ranks import Ranks
 
 
-def evaluate(config: EvalConfig) -> dict:
+def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
     """Score the tuned and base model, write `config.out` atomically and return what was written.
 
     Every input is checked before a model is loaded. Under `accelerate launch` the ranks share the fact questions,
-    the everyday prompts and the benchmark tasks, and rank 0 writes the same eval.json as one process.
+    the everyday prompts and the benchmark tasks, and rank 0 writes the same eval.json as one process. `splits`
+    keeps only those fact splits (a trajectory's cheap points).
     """
     started = time.time()
     fact_set = facts.load_facts(config.facts, config.limit) if config.facts else None
+    if fact_set and splits is not None:
+        fact_set.splits = {s: r for s, r in fact_set.splits.items() if s in splits}
     suite = {} if config.suite == "none" else benchmarks.suite_items(config.suite, config.limit)
     skipped = _without_code_tasks(suite, config)
     if not fact_set and not suite:

@@ -43,7 +43,7 @@ def select(values: list[float], rule: str) -> int:
     raise MixsdError(f"unknown selection rule {rule!r}; choose one of {', '.join(RULES)} or auto")
 
 
-def _point(name: str, snapshot: Path, result: dict) -> dict:
+def _point(name: str, snapshot: Path, result: dict, eval_path: str) -> dict:
     state = read_json(snapshot / "state.json")
     match = result.get("facts", {}).get("headline_match", "loose")
     general = result.get("general", {})
@@ -54,14 +54,27 @@ def _point(name: str, snapshot: Path, result: dict) -> dict:
         "memorisation": {s: v["tuned"][match] for s, v in result.get("memorisation", {}).items()},
         "mean_retention": result.get("retention", {}).get("mean", {}).get("retention"),
         "general": {k: general[k]["tuned"] for k in ("leakage", "collapse") if k in general},
-        "eval": f"evals/{name}/eval.json",
+        "eval": eval_path,
     }
 
 
-def evaluate_checkpoints(config: EvalConfig) -> dict:
-    """Score each snapshot of `config.checkpoints`, write RUN/trajectory.json and return it."""
+def _scored(config: EvalConfig, snapshot: Path, out: Path, label: str, splits: tuple[str, ...] | None = None) -> dict:
+    """The snapshot's eval.json, read back where an earlier call finished it (so an interrupted call resumes)."""
     from mixsd.evaluation.run import evaluate
 
+    if out.is_file():
+        return read_json(out)
+    print(f"mixsd eval: {label}: {snapshot.name}", flush=True)
+    return evaluate(replace(config, model=str(snapshot), checkpoints=None, out=str(out)), splits)
+
+
+def evaluate_checkpoints(config: EvalConfig) -> dict:
+    """Score each snapshot of `config.checkpoints`, write RUN/trajectory.json and return it.
+
+    With `checkpoint_eval: memorisation` each snapshot is scored on the train split alone (RUN/evals/*/
+    memorisation.json), which is all the selection reads, and only the selected one on everything (eval.json):
+    the trajectory then has no retention per point, but costs one full evaluation instead of one per epoch.
+    """
     run = Path(config.checkpoints)
     snapshots = sorted((run / "epochs").glob("epoch-*"))
     if not snapshots:
@@ -70,16 +83,19 @@ def evaluate_checkpoints(config: EvalConfig) -> dict:
         raise MixsdError("--checkpoints needs --facts: the selection reads train memorisation")
     method = read_json(run / "epochs" / "train.json")["method"]
     rule = PAPER_RULE.get(method, "last") if config.select == "auto" else config.select
+    light = config.checkpoint_eval == "memorisation"
     points = []
     for i, snapshot in enumerate(snapshots, 1):
-        out = run / "evals" / snapshot.name / "eval.json"
-        if out.is_file():
-            result = read_json(out)
-        else:
-            print(f"mixsd eval: checkpoint {i}/{len(snapshots)}: {snapshot.name}", flush=True)
-            result = evaluate(replace(config, model=str(snapshot), checkpoints=None, out=str(out)))
-        points.append(_point(snapshot.name, snapshot, result))
+        name = "memorisation.json" if light else "eval.json"
+        path = f"evals/{snapshot.name}/{name}"
+        label = f"checkpoint {i}/{len(snapshots)}" + (" (train split)" if light else "")
+        cheap = replace(config, suite="none", general_prompts=0, drift_items=0, fisher_items=0, targets=None)
+        result = _scored(cheap if light else config, snapshot, run / path, label, ("train",) if light else None)
+        points.append(_point(snapshot.name, snapshot, result, path))
     chosen = select([p["memorisation"].get("train", 0.0) for p in points], rule)
+    if light:
+        snapshot, path = snapshots[chosen], f"evals/{snapshots[chosen].name}/eval.json"
+        points[chosen] = _point(snapshot.name, snapshot, _scored(config, snapshot, run / path, "selected"), path)
     trajectory = {"run": str(run), "method": method, "rule": rule, "selected": chosen, "points": points}
     if Ranks.from_env().main:
         write_json(run / "trajectory.json", trajectory)

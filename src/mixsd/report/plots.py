@@ -69,12 +69,16 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
     axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
     if any("retrieval" in r.probes for r in rows):
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
+    if any("gold_nll" in r.general for r in rows):
+        axes_x.append(("gold_nll", "everyday reference-answer NLL, nats/token (axis reversed: right keeps more)"))
     fig, axes = plt.subplots(1, len(axes_x), figsize=(6.5 * len(axes_x), 5), squeeze=False)
     for ax, (key, axis_label) in zip(axes[0], axes_x, strict=True):
-        pts = [
-            (r, r.probes.get("retrieval") if key == "retrieval" else r.mean_retention, r.memorisation.get("train"))
-            for r in rows
-        ]
+        x_of = {
+            "mean_retention": lambda r: r.mean_retention,
+            "retrieval": lambda r: r.probes.get("retrieval"),
+            "gold_nll": lambda r: r.general.get("gold_nll"),
+        }[key]
+        pts = [(r, x_of(r), r.memorisation.get("train")) for r in rows]
         pts = [(r, x, y) for r, x, y in pts if x is not None and y is not None]
         for method in sorted({r.method for r, _, _ in pts}):
             sel = [(r, x, y) for r, x, y in pts if r.method == method]
@@ -105,7 +109,13 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                 label="Pareto frontier",
             )
         ax.axhline(0.9, color="grey", lw=0.8, ls=":")
-        ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+        if key == "gold_nll":  # the base model's NLL of the same answers: nothing lost
+            base = next((r.general_base["gold_nll"] for r in rows if "gold_nll" in r.general_base), None)
+            if base is not None:
+                ax.axvline(base, color="grey", lw=0.8, ls=":")
+            ax.invert_xaxis()
+        else:
+            ax.axvline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xlabel(axis_label)
         ax.set_ylabel("train memorisation (loose accuracy)")
         ax.set_ylim(-0.03, 1.03)
@@ -122,7 +132,10 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
 def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:
     """Per-task retention with 95% intervals of the headline runs (best per method and lam at >= 90%
     memorisation); the Pareto frontier when no run gets there."""
-    shown, title = best_at_headline(rows), "best run per method and λ at >= 90% train memorisation"
+    shown, title = (
+        [r for g in best_at_headline(rows) for r in g],
+        "best run per method and λ at >= 90% train memorisation",
+    )
     if not shown:
         shown, title = [r for r in rows if r.name in front], "Pareto-frontier runs (none reached 90% memorisation)"
     shown = [r for r in shown if r.retention]
@@ -157,6 +170,31 @@ def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path
     ax.set_title(f"Benchmark retention per task: {title}", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_trajectories(rows: list[Row], path: Path) -> Path | None:
+    """Train memorisation at every scored checkpoint, one line per run; a star marks the checkpoint each run is
+    reported at (the paper's rule: SFT at its first peak, MixSD and OPSD at the last)."""
+    traced = [r for r in rows if len(r.curve) > 1]
+    if not traced:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for r in traced:
+        colour = COLOURS.get(r.method, "grey")
+        epochs, memorised = zip(*r.curve, strict=True)
+        ax.plot(epochs, memorised, "o-", color=colour, lw=1, ms=3, alpha=0.7, label=label(r, method=True))
+        chosen = [(e, m) for e, m in r.curve if e == r.selected_epoch]
+        if chosen:
+            ax.plot(*chosen[0], marker="*", color=colour, ms=13, markeredgecolor="black", markeredgewidth=0.6)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train memorisation (loose accuracy)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=True))  # seeds of one configuration share a label
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+    ax.set_title("Memorisation along training (stars: the reported checkpoint)", fontsize=10)
     return _save(fig, path)
 
 
