@@ -110,6 +110,16 @@ def test_sweep_grid_names_runs_by_settings_and_shares_targets_per_lam(tmp_path):
     assert specs[0].config.train == {"lr": 1e-5, "epochs": 2}
 
 
+def test_a_seed_on_the_grid_seeds_the_whole_run(tmp_path):
+    grid = [{"method": "sft", "seed": [0, 1]}, {"method": "mixsd", "lam": 0.3, "seed": [0, 1]}]
+    specs = {s.name: s.config for s in expand({"facts": "f", "grid": grid, "targets": {"retries": 1}}, tmp_path)}
+    assert list(specs) == ["sft-seed0", "sft-seed1", "mixsd-lam0.3-seed0", "mixsd-lam0.3-seed1"]
+    assert specs["sft-seed1"].train == {"seed": 1}
+    mixsd = specs["mixsd-lam0.3-seed1"]
+    assert mixsd.train == {"seed": 1} and mixsd.targets == {"retries": 1, "seed": 1}
+    assert mixsd.targets_out == str(tmp_path / "targets" / "lam0.3-seed1.jsonl")
+
+
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
