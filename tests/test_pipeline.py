@@ -153,8 +153,12 @@ def test_sweep_runs_and_reports(tiny_model_dir, facts, tmp_path, capsys):
     report = (tmp_path / "sweep" / "report.md").read_text()
     assert "sft-lr0.0001" in report and "mixsd-lam0.5-lr0.0001" in report and "mixsd-lam0.5-lr0.0002" in report
     assert (tmp_path / "sweep" / "pareto.png").is_file()
+    capsys.readouterr()
     assert main(["report", str(tmp_path / "sweep")]) == 0
     assert (tmp_path / "sweep" / "report.md").read_text() == report
+    printed = capsys.readouterr().out  # the headline and its paired verdicts, on the terminal too
+    assert printed.startswith("## At ") and printed.endswith(f"report: {tmp_path / 'sweep' / 'report.md'}\n")
+    assert printed.split("\n\nreport:")[0] in report
 
 
 def test_cli_inject_with_bad_yaml_exits_2(tmp_path, capsys):

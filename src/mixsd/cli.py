@@ -58,7 +58,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from mixsd.report.sweep import write_sweep_report
 
-    print(write_sweep_report(args.dir))
+    path = write_sweep_report(args.dir)
+    text = path.read_text(encoding="utf-8")  # the headline and its paired verdicts, then where the rest is
+    print(text[text.index("\n## At ") + 1 : text.index("\n## Plots")].rstrip() + f"\n\nreport: {path}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
