@@ -67,6 +67,8 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
     """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured); runs
     scored along training draw their trajectory, one dot per checkpoint, up to the reported point."""
     axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
+    if all(r.mean_retention is None for r in rows) and any("gold_nll" in r.general for r in rows):
+        axes_x = []  # no benchmark suite was run: no empty panel
     if any("retrieval" in r.probes for r in rows):
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
     if any("gold_nll" in r.general for r in rows):

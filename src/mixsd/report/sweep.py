@@ -124,10 +124,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         best, n = group[0], len(group)
         probe = ", ".join(f"{p} kept {_f(mean([r.probes.get(p) for r in group]))}" for p in probes)
         lam = f" (lam {best.lam:g})" if best.lam is not None else ""
+        kept = mean([r.mean_retention for r in group])
         lines.append(
             f"- best {best.method}{lam}: `{_name(group)}`{' (means over seeds)' if n > 1 else ''}: train "
-            f"memorisation {_f(mean([r.memorisation.get('train') for r in group]))}, mean benchmark retention "
-            f"{_f(mean([r.mean_retention for r in group]))}" + (f", {probe}" if probe else "")
+            f"memorisation {_f(mean([r.memorisation.get('train') for r in group]))}"
+            + (f", mean benchmark retention {_f(kept)}" if kept is not None or not general else "")
+            + (f", {probe}" if probe else "")
         )
 
     sft, comparisons = _paired_against_sft(sweep_dir, headline)
@@ -210,8 +212,13 @@ def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]]) -> list[str
         "",
         f"## Paired against SFT (`{sft}`)",
         "",
-        "Each run (A) minus SFT over the same items, with a paired bootstrap 95% interval (`mixsd compare RUN SFT`); "
-        "where the interval holds 0, ± is the smallest difference this sample could have detected.",
+        "Each run (A) minus SFT over the same items, with a paired bootstrap 95% interval (`mixsd compare RUN SFT`"
+        + (
+            "; with seeds, `mixsd compare A1 A2 ... vs B1 B2 ...`, which resamples the seeds too"
+            if "seeds)" in sft
+            else ""
+        )
+        + "); where the interval holds 0, ± is the smallest difference this sample could have detected.",
         "",
         "| run | figure | n | run - SFT | interval | verdict |",
         "|---|---|---|---|---|---|",
