@@ -38,7 +38,7 @@ def test_difference_is_the_direct_paired_bootstrap():
 def test_a_run_against_itself_is_exactly_zero_with_no_verdict():
     run = json.loads((RUNS / "mixsd-lam0.3-epochs8-lr0.0001" / "eval.json").read_text())
     rows = compare(run, run, resamples=200)
-    assert {"memorisation train", "retention mean", "retention mixsd_piqa"} <= set(rows)
+    assert {"memorisation train", "probe retrieval", "retention mean", "retention mixsd_piqa"} <= set(rows)
     for r in rows.values():
         assert r["difference"] == 0.0 and r["ci"] == [0.0, 0.0] and r["verdict"] == "no detectable difference"
 
@@ -51,6 +51,13 @@ def test_verdicts_follow_the_interval_and_the_direction_of_better():
     assert rows["retention t"]["difference"] == pytest.approx(1.0)  # (3/4 - 0) / base 3/4
     assert rows["general leakage"]["difference"] == -1.0 and rows["general leakage"]["verdict"] == "A better"
     assert compare(b, a, resamples=200)["general leakage"]["verdict"] == "A worse"
+
+    # an in-context probe split is paired like a memorisation split: higher is better
+    for run, answers in ((a, [True] * 30), (b, [False] * 30)):
+        run["probe_retention"] = {"tasks": {"retrieval": {"retention": 1.0}}}
+        run["predictions"]["retrieval"] = [{"id": f"q{i}", "tuned": {"loose": x}} for i, x in enumerate(answers)]
+    probe = compare(a, b, resamples=200)["probe retrieval"]
+    assert probe["n"] == 30 and probe["difference"] == 1.0 and probe["verdict"] == "A better"
 
 
 def test_runs_on_other_items_are_refused_and_the_cli_prints_the_table(tmp_path, capsys):

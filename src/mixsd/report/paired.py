@@ -1,11 +1,11 @@
 """Paired comparison of two runs scored on the same items: "A minus B = +x [lo, hi]", not two overlapping intervals.
 
-Both runs' eval.json keep their per-item scores, so the difference can be resampled item by item: fact
-answers (loose, per record id), benchmark items (per doc id; retention is accuracy over the shared base's
-accuracy, so A's retention minus B's is their accuracy difference over the base's), and the general-prompt
-probe's leakage and collapse flags and its gold-answer NLL (per prompt). The mean retention difference
-resamples the items of every task at once, as the per-run intervals do. Each figure gets a verdict; where the
-interval holds 0, the half-width of the interval is the smallest difference this sample could have detected.
+Both runs' eval.json keep their per-item scores, so the difference can be resampled item by item: fact answers and
+in-context probe answers (loose, per record id), benchmark items (per doc id; retention is accuracy over the shared
+base's accuracy, so A's retention minus B's is their accuracy difference over the base's), and the general-prompt
+probe's leakage and collapse flags and its gold-answer NLL (per prompt). The mean retention difference resamples
+the items of every task at once, as the per-run intervals do. Each figure gets a verdict; where the interval holds
+0, the half-width of the interval is the smallest difference this sample could have detected.
 """
 
 from __future__ import annotations
@@ -17,7 +17,14 @@ import numpy as np
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
-HIGHER_IS_BETTER = {"memorisation": True, "retention": True, "leakage": False, "collapse": False, "gold NLL": False}
+HIGHER_IS_BETTER = {
+    "memorisation": True,
+    "probe": True,
+    "retention": True,
+    "leakage": False,
+    "collapse": False,
+    "gold NLL": False,
+}
 
 
 def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]:
@@ -63,15 +70,17 @@ def compare(
         return rows[: len(runs_a)], rows[len(runs_a) :]
 
     first = runs_a[0]
+    probes = first.get("probe_retention", {}).get("tasks", {})
     for name, preds in first.get("predictions", {}).items():
-        if name not in first.get("memorisation", {}) or not all(name in r.get("predictions", {}) for r in runs):
+        kind = "memorisation" if name in first.get("memorisation", {}) else "probe" if name in probes else None
+        if kind is None or not all(name in r.get("predictions", {}) for r in runs):
             continue
         scores = [{p["id"]: p["tuned"]["loose"] for p in r["predictions"][name]} for r in runs]
         ids = [p["id"] for p in preds if all(p["id"] in s for s in scores)]
         if ids:
             picks = rng.integers(0, len(ids), size=(resamples, len(ids)))
             point, samples = seeded_difference(*split([[s[i] for i in ids] for s in scores]), picks, rng)
-            out[f"memorisation {name}"] = _row("memorisation", len(ids), point, samples)
+            out[f"{kind} {name}"] = _row(kind, len(ids), point, samples)
     tasks = sorted(set.intersection(*(set(r.get("items", {})) for r in runs)))
     mean_samples = []
     for task in tasks:

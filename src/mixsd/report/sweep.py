@@ -152,6 +152,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
 PAIRED_FIGURES = (
     "memorisation train",
     "memorisation paraphrase",
+    "probe retrieval",
     "retention mean",
     "general leakage",
     "general collapse",
