@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -273,6 +275,14 @@ def test_an_internal_error_is_one_line_unless_debug(monkeypatch, capsys):
     assert code == 1 and err.count("\n") == 1 and "KeyError" in err and "--debug" in err
     with pytest.raises(KeyError):
         main(["--debug", "models"])
+
+
+def test_a_reader_that_leaves_is_not_an_error():
+    """`mixsd report DIR | head`: the pipe closes before mixsd writes; no traceback, no error line."""
+    child = subprocess.Popen([sys.executable, "-m", "mixsd", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=120) == 1 and err == b""
 
 
 # Fuzzing: random JSON shapes and bytes through the other readers; the only failure allowed is the documented one.

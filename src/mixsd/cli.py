@@ -336,9 +336,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parse(argv)
         args.func(args)
+        sys.stdout.flush()  # here, so that a reader who left is caught below
     except KeyboardInterrupt:
         print("mixsd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`mixsd report DIR | head`): nothing to say, and no flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:
         if debug:
             raise
