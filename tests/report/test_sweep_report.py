@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from statistics import stdev
 
 import pytest
@@ -187,3 +189,17 @@ def test_seeds_of_one_configuration_are_pooled_and_paired_as_one(tmp_path):
     assert "![trajectories](trajectories.png)" in text
     mixsd = {r.name: r for r in collect(tmp_path)}["mixsd-lam0.3-seed1"]
     assert mixsd.curve == [(1.0, 0.5), (2.0, 4 / 6)] and mixsd.selected_epoch == 2.0
+
+
+STUDIES = sorted(p.parent for p in (Path(__file__).resolve().parents[2] / "docs" / "results").glob("*/runs"))
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=lambda p: p.name)
+def test_committed_studies_regenerate_byte_for_byte(study, tmp_path):
+    """`mixsd report docs/results/<study>` gives back the committed report.md and plots."""
+    copy = tmp_path / study.name
+    shutil.copytree(study, copy)
+    write_sweep_report(copy)
+    for name in ["report.md", *sorted(p.name for p in study.glob("*.png"))]:
+        assert (copy / name).read_bytes() == (study / name).read_bytes(), name
+    assert sorted(p.name for p in copy.glob("*.png")) == sorted(p.name for p in study.glob("*.png"))

@@ -168,7 +168,8 @@ def _name(group: list[Row]) -> str:
 def _seed_lines(groups: list[list[Row]], splits: list[str], general: list[str]) -> list[str]:
     """Each configuration's mean and spread over its seeds."""
     head = ["configuration", "seeds", "reported points"]
-    head += [f"mem {s}" for s in splits] + [f"general {k}" for k in general] + ["mean kept"]
+    kept = any(r.mean_retention is not None for g in groups for r in g)
+    head += [f"mem {s}" for s in splits] + [f"general {k}" for k in general] + (["mean kept"] if kept else [])
     lines = [
         "",
         "## Seeds pooled",
@@ -188,7 +189,7 @@ def _seed_lines(groups: list[list[Row]], splits: list[str], general: list[str]) 
         cells = [configuration(g[0].name), str(len(g)), ", ".join(r.point.split(": ")[-1] or "final" for r in g)]
         cells += [spread([r.memorisation.get(s) for r in g]) for s in splits]
         cells += [spread([r.general.get(k) for r in g]) for k in general]
-        cells.append(spread([r.mean_retention for r in g]))
+        cells += [spread([r.mean_retention for r in g])] if kept else []
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
