@@ -84,12 +84,12 @@ def evaluate_checkpoints(config: EvalConfig) -> dict:
     method = read_json(run / "epochs" / "train.json")["method"]
     rule = PAPER_RULE.get(method, "last") if config.select == "auto" else config.select
     light = config.checkpoint_eval == "memorisation"
+    cheap = replace(config, suite="none", general_prompts=0, drift_items=0, fisher_items=0, targets=None)
     points = []
     for i, snapshot in enumerate(snapshots, 1):
         name = "memorisation.json" if light else "eval.json"
         path = f"evals/{snapshot.name}/{name}"
         label = f"checkpoint {i}/{len(snapshots)}" + (" (train split)" if light else "")
-        cheap = replace(config, suite="none", general_prompts=0, drift_items=0, fisher_items=0, targets=None)
         result = _scored(cheap if light else config, snapshot, run / path, label, ("train",) if light else None)
         points.append(_point(snapshot.name, snapshot, result, path))
     chosen = select([p["memorisation"].get("train", 0.0) for p in points], rule)

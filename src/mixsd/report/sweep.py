@@ -133,7 +133,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         )
 
     sft, comparisons = _paired_against_sft(sweep_dir, headline)
-    lines += _paired_lines(sft, comparisons)
+    lines += _paired_lines(sft, comparisons, seeded=any(len(g) > 1 for g in headline))
 
     figures = [
         plot_pareto(rows, front, sweep_dir / "pareto.png"),
@@ -181,9 +181,10 @@ def _seed_lines(groups: list[list[Row]], splits: list[str], general: list[str]) 
     ]
 
     def spread(values: list[float | None]) -> str:
-        if mean(values) is None:
+        average = mean(values)
+        if average is None:
             return "n/a"
-        return _f(mean(values)) + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
+        return _f(average) + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
 
     for g in groups:
         cells = [configuration(g[0].name), str(len(g)), ", ".join(r.point.split(": ")[-1] or "final" for r in g)]
@@ -207,7 +208,7 @@ def _paired_against_sft(sweep_dir: Path, headline: list[list[Row]]) -> tuple[str
     return _name(sft), {_name(g): compare(results(g), results(sft)) for g in headline if g is not sft}
 
 
-def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]]) -> list[str]:
+def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]], seeded: bool) -> list[str]:
     if not comparisons:
         return []
     lines = [
@@ -215,11 +216,7 @@ def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]]) -> list[str
         f"## Paired against SFT (`{sft}`)",
         "",
         "Each run (A) minus SFT over the same items, with a paired bootstrap 95% interval (`mixsd compare RUN SFT`"
-        + (
-            "; with seeds, `mixsd compare A1 A2 ... vs B1 B2 ...`, which resamples the seeds too"
-            if "seeds)" in sft
-            else ""
-        )
+        + ("; with seeds, `mixsd compare A1 A2 ... vs B1 B2 ...`, which resamples the seeds too" if seeded else "")
         + "); where the interval holds 0, ± is the smallest difference this sample could have detected.",
         "",
         "| run | figure | n | run - SFT | interval | verdict |",
