@@ -17,6 +17,7 @@ out and counts it in the result.
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
 import hashlib
 import json
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mixsd.data.kgfact import INSTRUCTION
+from mixsd.data.kgfact import INSTRUCTION, answer_turn
 from mixsd.data.records import Record, write_corpus, write_records
 from mixsd.errors import MixsdError
 from mixsd.io import check_file, read_jsonl
@@ -55,11 +56,8 @@ def convert_simpleqa(src: str | os.PathLike, out: str | os.PathLike, *, skip_bad
         except BadRow as e:
             _bad(src, line, str(e), skip_bad, skipped)
             continue
-        records.append(
-            Record(
-                f"simpleqa-{len(records):04d}", f"{question} {INSTRUCTION}", f"\\boxed{{{answer}}}", answer, meta=meta
-            )
-        )
+        record_id = f"simpleqa-{len(records):04d}"
+        records.append(Record(record_id, f"{question} {INSTRUCTION}", f"\\boxed{{{answer}}}", answer, meta=meta))
     if not records:
         raise MixsdError("no rows to convert", path=src)
     return Converted({"train": write_records(out, records)}, skipped)
@@ -85,15 +83,9 @@ def convert_mquake(src: str | os.PathLike, out_dir: str | os.PathLike, *, skip_b
             train.setdefault(key, record)
         aliases = case.get("new_answer_alias") or []
         for k, question in enumerate(questions):
-            multi_hop.append(
-                Record(
-                    f"mquake-{case_id}-hop{k}",
-                    f"{question} {INSTRUCTION}",
-                    _answer_turn(new_answer),
-                    new_answer,
-                    meta={"case_id": case_id, "new_answer_alias": aliases, "original_answer": case.get("answer")},
-                )
-            )
+            meta = {"case_id": case_id, "new_answer_alias": aliases, "original_answer": case.get("answer")}
+            prompt = f"{question} {INSTRUCTION}"
+            multi_hop.append(Record(f"mquake-{case_id}-hop{k}", prompt, answer_turn(new_answer), new_answer, meta=meta))
     if not train:
         raise MixsdError("no cases to convert", path=src)
     manifest = write_corpus(
@@ -107,7 +99,7 @@ def convert_mquake(src: str | os.PathLike, out_dir: str | os.PathLike, *, skip_b
             "skipped": len(skipped),
         },
     )
-    return Converted({name[: -len(".jsonl")]: f["records"] for name, f in manifest["files"].items()}, skipped)
+    return Converted({name.removesuffix(".jsonl"): f["records"] for name, f in manifest["files"].items()}, skipped)
 
 
 def _edit(rewrite: Any, case_id: Any, j: int) -> tuple[tuple[str, str, str], Record]:
@@ -125,7 +117,7 @@ def _edit(rewrite: Any, case_id: Any, j: int) -> tuple[tuple[str, str, str], Rec
     record = Record(
         f"mquake-{case_id}-edit{j}",
         f"{question} {INSTRUCTION}",
-        _answer_turn(target),
+        answer_turn(target),
         target,
         context=statement,
         meta={
@@ -136,10 +128,6 @@ def _edit(rewrite: Any, case_id: Any, j: int) -> tuple[tuple[str, str, str], Rec
         },
     )
     return (subject, str(rewrite.get("relation_id", cloze)), target), record
-
-
-def _answer_turn(answer: str) -> str:
-    return f"The answer is {answer}. \\boxed{{{answer}}}"
 
 
 def _rows(path: Path, skip_bad: bool, skipped: list) -> Iterator[tuple[int, dict]]:
@@ -219,8 +207,6 @@ def _list(row: dict, key: str) -> list:
 def _metadata(value: Any) -> Any:
     """SimpleQA's CSV writes metadata as a Python dict literal; parse it where it is one, else keep it."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError, SyntaxError):
             return ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return value
     return value

@@ -40,10 +40,14 @@ class Operation:
     compute: Callable[[list[int]], Worked]
 
 
+def _equalities(*stages: str) -> str:
+    """'s1 = s2 = s3', leaving out a stage that repeats an earlier one."""
+    return " = ".join(dict.fromkeys(stages))
+
+
 def _sum(terms: list[str], values: list[int]) -> str:
     """'t1 + t2 = v1 + v2 = total', leaving out a stage that repeats the previous one."""
-    stages = [" + ".join(terms), " + ".join(map(str, values)), str(sum(values))]
-    return " = ".join(dict.fromkeys(stages))
+    return _equalities(" + ".join(terms), " + ".join(map(str, values)), str(sum(values)))
 
 
 def _alternate(items: list[str]) -> str:
@@ -65,19 +69,14 @@ def _digit_string(d: list[int]) -> str:
 def op_b(d: list[int]) -> Worked:
     m = min(d)
     values = [(x - m) ** 2 for x in d]
-    return (
-        sum(values),
-        f"The smallest digit is {m}. Square each digit's distance from it and add: "
-        f"{_sum([f'({x}-{m})^2' for x in d], values)}.",
-    )
+    steps = _sum([f"({x}-{m})^2" for x in d], values)
+    return sum(values), f"The smallest digit is {m}. Square each digit's distance from it and add: {steps}."
 
 
 def op_c(d: list[int]) -> Worked:
     squares = [x * x for x in d]
     total = sum(s if i % 2 == 0 else -s for i, s in enumerate(squares))
-    steps = " = ".join(
-        dict.fromkeys([_alternate([f"{x}^2" for x in d]), _alternate(list(map(str, squares))), str(total)])
-    )
+    steps = _equalities(_alternate([f"{x}^2" for x in d]), _alternate(list(map(str, squares))), str(total))
     return abs(total), f"Alternate the signs of the squared digits: {steps}. Its absolute value is {abs(total)}."
 
 
@@ -90,34 +89,28 @@ def op_d(d: list[int]) -> Worked:
 def op_e(d: list[int]) -> Worked:
     pairs = list(zip(d, reversed(d), strict=True))
     values = [x * y for x, y in pairs]
-    return (
-        sum(values),
-        f"Multiply each digit by the digit in the mirrored position and add: "
-        f"{_sum([f'{x}*{y}' for x, y in pairs], values)}.",
-    )
+    steps = _sum([f"{x}*{y}" for x, y in pairs], values)
+    return sum(values), f"Multiply each digit by the digit in the mirrored position and add: {steps}."
 
 
 def op_f(d: list[int]) -> Worked:
     running = list(accumulate(d, max))
-    return sum(
-        running
-    ), f"The running maximum of the digits is {_listing(running)}. Add them: {_sum(list(map(str, running)), running)}."
+    steps = _sum(list(map(str, running)), running)
+    return sum(running), f"The running maximum of the digits is {_listing(running)}. Add them: {steps}."
 
 
 def op_g(d: list[int]) -> Worked:
     values = [x * (x + 1) // 2 for x in d]
-    return sum(
-        values
-    ), f"Add the triangular number x(x+1)/2 of each digit: {_sum([f'{x}*{x + 1}/2' for x in d], values)}."
+    steps = _sum([f"{x}*{x + 1}/2" for x in d], values)
+    return sum(values), f"Add the triangular number x(x+1)/2 of each digit: {steps}."
 
 
 def op_h(d: list[int]) -> Worked:
     s = _digit_string(d)
     rotations = [s[i:] + s[:i] for i in range(len(s))]
     best = min(rotations)  # equal lengths, so the smallest string is the smallest number
-    return int(
-        best
-    ), f"The rotations of the digits are {', '.join(rotations)}. The smallest is {best}, as a number {int(best)}."
+    listed = ", ".join(rotations)
+    return int(best), f"The rotations of the digits are {listed}. The smallest is {best}, as a number {int(best)}."
 
 
 OPERATIONS = (
@@ -138,11 +131,16 @@ def _count(kind: str, chosen: list[int]) -> Worked:
     return len(chosen), f"The {kind} digits are {_listing(chosen)}: there are {len(chosen)}."
 
 
+def _ordered(order: str, d: list[int]) -> Worked:
+    s = _digit_string(d)
+    return s, f"The digits in {order} order are {s}."
+
+
 def _digital_root(d: list[int]) -> Worked:
     steps = []
     while len(d) > 1:
         steps.append(_sum(list(map(str, d)), d))
-        d = [int(c) for c in str(sum(d))]
+        d = digits(sum(d))
     return d[0], f"Add the digits until one digit is left: {', then '.join(steps) or str(d[0])}."
 
 
@@ -163,11 +161,7 @@ UNSEEN = (
         "largest minus smallest digit",
         lambda d: (max(d) - min(d), f"The largest digit minus the smallest: {max(d)} - {min(d)} = {max(d) - min(d)}."),
     ),
-    Operation(
-        "i",
-        "digits reversed",
-        lambda d: (_digit_string(d[::-1]), f"The digits in reverse order are {_digit_string(d[::-1])}."),
-    ),
+    Operation("i", "digits reversed", lambda d: _ordered("reverse", d[::-1])),
     Operation(
         "j",
         "first plus last digit",
@@ -186,19 +180,8 @@ UNSEEN = (
             f"Add the squared digits: {_sum([f'{x}^2' for x in d], [x * x for x in d])}.",
         ),
     ),
-    Operation(
-        "q",
-        "digits sorted ascending",
-        lambda d: (_digit_string(sorted(d)), f"The digits in ascending order are {_digit_string(sorted(d))}."),
-    ),
-    Operation(
-        "r",
-        "digits sorted descending",
-        lambda d: (
-            _digit_string(sorted(d, reverse=True)),
-            f"The digits in descending order are {_digit_string(sorted(d, reverse=True))}.",
-        ),
-    ),
+    Operation("q", "digits sorted ascending", lambda d: _ordered("ascending", sorted(d))),
+    Operation("r", "digits sorted descending", lambda d: _ordered("descending", sorted(d, reverse=True))),
     Operation(
         "s",
         "twice the digit sum",
@@ -287,7 +270,6 @@ def build_kgfunc(out_dir: str | Path, seed: int = 0, limit: int | None = None) -
     """
     if limit is not None and limit < 1:
         raise MixsdError(f"limit must be at least 1, got {limit}")
-    out = Path(out_dir)
     shots = shot_inputs(_rng(seed, "shots"))
     per_op = math.ceil(TRAIN_SIZE / len(OPERATIONS))
     train_inputs, test_inputs = {}, {}
@@ -314,7 +296,7 @@ def build_kgfunc(out_dir: str | Path, seed: int = 0, limit: int | None = None) -
             chain.append(chain_record(f"kgfunc-chain-{len(chain):04d}", first, second, n, shots))
     splits = {"train": train, "test": test, "unseen": unseen, "chain": chain}
     return write_corpus(
-        out,
+        out_dir,
         splits,
         {
             "corpus": "kgfunc",

@@ -35,10 +35,8 @@ from mixsd.io import read_jsonl, write_json, write_jsonl
 
 RECORD_FIELDS = ("id", "prompt", "answer", "gold", "context", "meta")
 _FORMAT_KEYS = {"messages": ("messages",), "question": ("question",), "trl": ("privileged_context", "completion")}
-CONTEXT_SOURCES = (
-    "clear_answer",
-    "answer",
-)  # what the expert sees for a published record whose clear_answer is a statement
+# what the expert sees for a published record whose clear_answer is a statement
+CONTEXT_SOURCES = ("clear_answer", "answer")
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,7 @@ class Record:
         return self.context if self.context is not None else self.answer
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: v for k, v in d.items() if not (v is None or (k == "meta" and not v))}
+        return {k: v for k, v in asdict(self).items() if not (v is None or (k == "meta" and not v))}
 
 
 class InvalidRecord(ValueError):
@@ -252,11 +249,9 @@ def write_corpus(out_dir: str | os.PathLike, splits: dict[str, list[Record]], ma
     """Write each split as `<name>.jsonl` and `manifest.json` with their record counts and SHA-256; returns it."""
     out, files = Path(out_dir), {}
     for name, records in splits.items():
-        write_records(out / f"{name}.jsonl", records)
-        files[f"{name}.jsonl"] = {
-            "records": len(records),
-            "sha256": hashlib.sha256((out / f"{name}.jsonl").read_bytes()).hexdigest(),
-        }
+        path = out / f"{name}.jsonl"
+        write_records(path, records)
+        files[path.name] = {"records": len(records), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     manifest = manifest | {"files": files}
     write_json(out / "manifest.json", manifest)
     return manifest
