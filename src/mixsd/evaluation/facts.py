@@ -1,11 +1,9 @@
 """The corpus side of evaluation: which fact files to score, and scoring greedy answers to them.
 
-A facts directory (from `mixsd data kgfact|kgfunc`) holds known split files;
-a single file is treated as the training split. Memorisation splits ask about
-injected knowledge (train, paraphrase, two_hop for KGFact; train, test, chain
-for KGFunc; train, multi_hop for MQuAKE). Probe splits measure a held-out capability that fine-tuning can
-damage (KGFact retrieval, KGFunc unseen operations) and are scored for the
-base and the tuned model alike.
+A facts directory (from `mixsd data kgfact|kgfunc`) holds known split files; a single file is treated as the training
+split. Memorisation splits ask about injected knowledge (train, paraphrase, two_hop for KGFact; train, test, chain for
+KGFunc; train, multi_hop for MQuAKE). Probe splits measure a held-out capability that fine-tuning can damage (KGFact
+retrieval, KGFunc unseen operations) and are scored for the base and the tuned model alike.
 """
 
 from __future__ import annotations
@@ -42,8 +40,7 @@ class Facts:
 def load_facts(path: str | Path, limit: int | None = None) -> Facts:
     """Read a facts directory (every known split present) or one file (the train split).
 
-    `limit` keeps the first N records of each split. Records without a gold
-    answer cannot be scored and are refused.
+    `limit` keeps the first N records of each split. Records without a gold answer cannot be scored and are refused.
     """
     path = Path(path)
     if path.is_dir():
@@ -74,9 +71,8 @@ def load_facts(path: str | Path, limit: int | None = None) -> Facts:
 def injected_entities(facts: Facts) -> set[str]:
     """Names the tuned model was taught, for spotting them where they do not belong.
 
-    The KGFact manifest lists the entities of the trained graph; otherwise the
-    gold answers and the `source`/`target` of the training records are used.
-    Numbers and very short strings are left out: they occur everywhere.
+    The KGFact manifest lists the entities of the trained graph; otherwise the gold answers and the `source`/`target` of
+    the training records are used. Numbers and very short strings are left out: they occur everywhere.
     """
     names: set[str] = set()
     for domain_names in facts.manifest.get("entities", {}).values():

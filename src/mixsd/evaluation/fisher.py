@@ -1,11 +1,9 @@
 """Fisher-weighted displacement: how far training moved the weights along directions the base model relies on.
 
-sum_i F_i (theta_i - theta*_i)^2, with F the diagonal empirical Fisher of the
-base model theta* on held-out benchmark items (the mean squared gradient of
-log p(gold answer | question), one item at a time). The paper's finding is
-that MixSD moves parameters less along such directions than SFT does. Also
-reported per module type (q_proj, ..., mlp projections, embed_tokens, norms) and
-without the weighting (plain squared distance) for comparison.
+sum_i F_i (theta_i - theta*_i)^2, with F the diagonal empirical Fisher of the base model theta* on held-out benchmark
+items (the mean squared gradient of log p(gold answer | question), one item at a time). The paper's finding is that
+MixSD moves parameters less along such directions than SFT does. Also reported per module type (q_proj, ..., mlp
+projections, embed_tokens, norms) and without the weighting (plain squared distance) for comparison.
 """
 
 from __future__ import annotations

@@ -72,10 +72,9 @@ def gold_nll(model, tokenizer, items: list[tuple[str, str]], batch_size: int = 8
     from mixsd.chat import prompt_ids
     from mixsd.evaluation.nll import sequence_nll
 
-    sequences = []
-    for prompt, gold in items:
-        head = prompt_ids(tokenizer, prompt)
-        sequences.append((head + tokenizer.encode(gold, add_special_tokens=False), len(head)))
+    heads = [prompt_ids(tokenizer, prompt) for prompt, _ in items]
+    golds = [tokenizer.encode(gold, add_special_tokens=False) for _, gold in items]
+    sequences = [(head + gold, len(head)) for head, gold in zip(heads, golds, strict=True)]
     return [total / n for total, n in sequence_nll(model, sequences, batch_size, "general gold NLL")]
 
 

@@ -72,8 +72,7 @@ class LoopLM(HFLM):
                 bar.update(1)
             bar.close()
         if sampled:
-            for i, text in zip(
-                sampled, super().generate_until([requests[i] for i in sampled], disable_tqdm), strict=True
-            ):
+            texts = super().generate_until([requests[i] for i in sampled], disable_tqdm)
+            for i, text in zip(sampled, texts, strict=True):
                 out[i] = text
         return out

@@ -1,11 +1,9 @@
 """Target NLL: how improbable a set of training targets is under the base model.
 
-The paper's explanation of forgetting: SFT targets are far from what the model
-would write (high NLL under it), MixSD targets are close. We measure the mean
-per-token NLL of the assistant turn given the naive prompt, for a MixSD
-targets file (its stored token ids, exactly as sampled) or a corpus file (its
-ground-truth answers, tokenized). End-of-turn tokens are not counted, so
-files that stored them and files that did not compare fairly.
+The paper's explanation of forgetting: SFT targets are far from what the model would write (high NLL under it), MixSD
+targets are close. We measure the mean per-token NLL of the assistant turn given the naive prompt, for a MixSD targets
+file (its stored token ids, exactly as sampled) or a corpus file (its ground-truth answers, tokenized). End-of-turn
+tokens are not counted, so files that stored them and files that did not compare fairly.
 """
 
 from __future__ import annotations
@@ -27,9 +25,8 @@ from mixsd.targets.rows import InvalidTarget, TargetRow
 def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str]]:
     """(id, naive prompt, assistant token ids or text, source) per line of a targets file or a corpus file.
 
-    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids and its
-    source ("mixsd", or "gold" for a target replaced by the ground truth); any
-    record format that `mixsd data import` accepts gives its answer text ("corpus"),
+    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids and its source ("mixsd", or "gold" for a target
+    replaced by the ground truth); any record format that `mixsd data import` accepts gives its answer text ("corpus"),
     tokenized by `target_nll`. Needs no model, so files are checked before one loads.
     """
     rows = []

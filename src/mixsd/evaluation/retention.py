@@ -1,10 +1,9 @@
 """Retention: how much of the base model's accuracy the tuned model keeps, with bootstrap intervals.
 
-Per task, retention = tuned / base accuracy and chance-corrected retention =
-(tuned - chance) / (base - chance), which does not credit the tuned model for
-what a uniform guess would score. Both are paired: base and tuned are scored
-on the same items, and the bootstrap resamples items (within each task) for
-both at once. A ratio whose denominator is not positive is undefined (None).
+Per task, retention = tuned / base accuracy and chance-corrected retention = (tuned - chance) / (base - chance), which
+does not credit the tuned model for what a uniform guess would score. Both are paired: base and tuned are scored on the
+same items, and the bootstrap resamples items (within each task) for both at once. A ratio whose denominator is not
+positive is undefined (None).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import shlex
 import sys
 import time
 from dataclasses import asdict
-from functools import cached_property
+from functools import cached_property, partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -157,6 +157,19 @@ class _Run:
         self.timing[label] = round(time.time() - t0, 1)
         return out
 
+    def _answers(self, model, tokenizer, prompts: list[str], *, max_new_tokens: int, desc: str) -> list[str]:
+        """Greedy answers to chat prompts, as text: the `compute` of the fact splits and the general prompts."""
+        ids = greedy_answers(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            batch_size=self.config.batch_size,
+            desc=desc,
+            decode=self.config.decode,
+        )
+        return decode(tokenizer, ids)
+
     def fact_splits(self, fact_set: facts.Facts) -> dict:
         """Accuracy per split and model, per-record predictions, and retention on the probe splits."""
         config, match = self.config, fact_set.match
@@ -173,19 +186,6 @@ class _Run:
         }
         for split, records in fact_set.splits.items():
             probe = split in facts.PROBE_SPLITS
-
-            def answer(model, tokenizer, prompts: list[str], split=split) -> list[str]:
-                ids = greedy_answers(
-                    model,
-                    tokenizer,
-                    prompts,
-                    max_new_tokens=config.max_new_tokens,
-                    batch_size=config.batch_size,
-                    desc=split,
-                    decode=config.decode,
-                )
-                return decode(tokenizer, ids)
-
             key = {
                 "kind": "answers",
                 "file": file_digest(fact_set.files[split]),
@@ -195,14 +195,12 @@ class _Run:
                 "dtype": config.dtype,
             }
             prompts = [r.prompt for r in records]
+            answer = partial(self._answers, max_new_tokens=config.max_new_tokens, desc=split)
             texts = self._score(f"answers:{split}", key, prompts, answer, with_base=probe or config.base_memorisation)
             scored = {role: facts.score_answers(records, answers) for role, answers in texts.items()}
             out["probes" if probe else "memorisation"][split] = {
                 "n": len(records),
-                **{
-                    role: {"loose": facts.accuracy(s, "loose"), "strict": facts.accuracy(s, "strict")}
-                    for role, s in scored.items()
-                },
+                **{role: {m: facts.accuracy(s, m) for m in ("loose", "strict")} for role, s in scored.items()},
             }
             out["predictions"][split] = [
                 {
@@ -234,19 +232,6 @@ class _Run:
         config = self.config
         n = config.general_prompts if config.limit is None else min(config.general_prompts, config.limit)
         prompts = general.load_prompts(n, config.seed)
-
-        def answer(model, tokenizer, texts: list[str]) -> list[str]:
-            ids = greedy_answers(
-                model,
-                tokenizer,
-                texts,
-                max_new_tokens=config.general_max_new_tokens,
-                batch_size=config.batch_size,
-                desc="general prompts",
-                decode=config.decode,
-            )
-            return decode(tokenizer, ids)
-
         key = {
             "kind": "general",
             "n": n,
@@ -256,11 +241,9 @@ class _Run:
             "dtype": config.dtype,
             "sources": general.SOURCES,
         }
+        answer = partial(self._answers, max_new_tokens=config.general_max_new_tokens, desc="general prompts")
         answers = self._score("general", key, [p["prompt"] for p in prompts], answer)
-
-        def nll(model, tokenizer, items: list[tuple[str, str]]) -> list[float]:
-            return general.gold_nll(model, tokenizer, items, batch_size=config.batch_size)
-
+        nll = partial(general.gold_nll, batch_size=config.batch_size)
         nll_key = {k: v for k, v in key.items() if k != "max_new_tokens"} | {"kind": "general_gold_nll"}
         items = [(p["prompt"], p["gold"]) for p in prompts]
         nlls = self._score("general gold NLL", nll_key, items, nll)

@@ -87,28 +87,24 @@ class EvalResult:
         for section in SECTIONS:
             if section in obj and not isinstance(obj[section], dict):
                 raise MixsdError(f"{section!r} must be an object, got {type(obj[section]).__name__}", path=source)
+        retention = obj.get("retention", {})
         try:
-            return cls._view_of(obj, schema)
+            return cls(
+                schema=schema,
+                memorisation={s: _view(Split, v) for s, v in obj.get("memorisation", {}).items()},
+                probes={s: _view(Split, v) for s, v in obj.get("probes", {}).items()},
+                probe_retention={s: _view(Kept, v) for s, v in obj.get("probe_retention", {}).get("tasks", {}).items()},
+                benchmarks={t: _view(Benchmark, v) for t, v in obj.get("benchmarks", {}).items()},
+                retention={t: _view(Kept, v) for t, v in retention.get("tasks", {}).items()},
+                mean_retention=_view(Kept, retention.get("mean", {})),
+                benchmark_errors=obj.get("benchmark_errors", {}),
+                skipped_tasks=obj.get("skipped_tasks", {}),
+                trajectory=obj.get("trajectory", {}),
+                general=obj.get("general", {}),
+                analyses=obj.get("analyses", {}),
+            )
         except (AttributeError, TypeError) as e:
             raise MixsdError(f"not laid out as an eval.json ({e})", path=source) from None
-
-    @classmethod
-    def _view_of(cls, obj: dict[str, Any], schema: int) -> EvalResult:
-        retention = obj.get("retention", {})
-        return cls(
-            schema=schema,
-            memorisation={s: _view(Split, v) for s, v in obj.get("memorisation", {}).items()},
-            probes={s: _view(Split, v) for s, v in obj.get("probes", {}).items()},
-            probe_retention={s: _view(Kept, v) for s, v in obj.get("probe_retention", {}).get("tasks", {}).items()},
-            benchmarks={t: _view(Benchmark, v) for t, v in obj.get("benchmarks", {}).items()},
-            retention={t: _view(Kept, v) for t, v in retention.get("tasks", {}).items()},
-            mean_retention=_view(Kept, retention.get("mean", {})),
-            benchmark_errors=obj.get("benchmark_errors", {}),
-            skipped_tasks=obj.get("skipped_tasks", {}),
-            trajectory=obj.get("trajectory", {}),
-            general=obj.get("general", {}),
-            analyses=obj.get("analyses", {}),
-        )
 
 
 SECTIONS = (
