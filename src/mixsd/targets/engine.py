@@ -160,12 +160,7 @@ class _Live:
 
 
 class MixedDecoder:
-    """Runs `Job`s through the mixed decoding loop; see the module docstring.
-
-    A record holds two cache rows (naive, expert), or one when `lam` is 0 or 1 and only one conditional is ever
-    picked: greedy generation is this loop at lam 1. Where the rows live is the batch's business: `EagerBatch`
-    (a dynamic cache that grows and shrinks, the reference) or `StaticBatch` (fixed slots, one compiled step).
-    """
+    """Runs `Job`s through the mixed decoding loop; see the module docstring."""
 
     def __init__(self, model, config: DecodeConfig, stop_ids: set[int]):
         self.config, self.stop_ids = config, stop_ids

@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -47,10 +47,6 @@ class TargetReport:
     tokens: int = 0
     mean_naive_fraction: float = 0.0
     seconds: float = 0.0
-
-    @property
-    def acceptance(self) -> float:
-        return self.verified / max(1, self.written)
 
 
 def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: str) -> str:
@@ -135,12 +131,8 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
         if model is None:
             device = config.device or ranks.device()
             model, tokenizer = models.load(config.model, dtype=config.dtype, device=device)
-        stamp = fingerprint(
-            config,
-            hashlib.sha256(data_path.read_bytes()).hexdigest(),
-            template,
-            str(getattr(model, "name_or_path", config.model)),
-        )
+        data_sha = hashlib.sha256(data_path.read_bytes()).hexdigest()
+        stamp = fingerprint(config, data_sha, template, str(getattr(model, "name_or_path", config.model)))
         mine = ranks.share(records)
         finished = _read_partials(out, stamp)
         done = {r.id: finished[r.id] for r in mine if r.id in finished}
@@ -190,9 +182,8 @@ def _jobs(
             tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system
         )
         if len(expert) >= context:
-            report.skipped.append(
-                {"id": record.id, "reason": f"expert prompt has {len(expert)} tokens, the model's context is {context}"}
-            )
+            reason = f"expert prompt has {len(expert)} tokens, the model's context is {context}"
+            report.skipped.append({"id": record.id, "reason": reason})
             continue
         todo[record.id] = record
         if record.id not in done:
@@ -213,47 +204,25 @@ def _decode_and_verify(
     report: TargetReport,
 ) -> None:
     """Decode the queue; each finished target is verified, retried with fresh coins, or appended to the partial."""
-    decoder = MixedDecoder(
-        model,
-        DecodeConfig(
-            config.lam,
-            config.temperature,
-            config.top_k,
-            config.max_new_tokens,
-            config.batch_size,
-            config.seed,
-            config.decode,
-        ),
-        stop_ids(tokenizer, model),
-    )
+    settings = {f.name: getattr(config, f.name) for f in fields(DecodeConfig)}  # all are TargetConfig fields too
+    decoder = MixedDecoder(model, DecodeConfig(**settings), stop_ids(tokenizer, model))
     tokens = accepted = 0
     t0 = time.time()
-    with (
-        open(partial, "a", encoding="utf-8") as sink,
-        tqdm(
-            total=len(todo),
-            initial=len(done),
-            desc="targets",
-            unit="rec",
-            dynamic_ncols=True,
-            disable=not Ranks.from_env().main,  # one bar: rank 0's share
-        ) as bar,
-    ):
+    shown = Ranks.from_env().main  # one bar: rank 0's share
+    bar = tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True, disable=not shown)
+    with bar, open(partial, "a", encoding="utf-8") as sink:
         for result in decoder.run(queue):
-            record = todo[result.job.key]
+            job = result.job
+            record = todo[job.key]
             tokens += len(result.token_ids)
             text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
             ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
-            if (
-                not ok
-                and record.gold is not None
-                and config.can_change_on_retry
-                and result.job.attempt < config.retries
-            ):
-                job = result.job  # retry first, so that finished records reach the partial file early
-                queue.appendleft(Job(job.key, job.naive_ids, job.expert_ids, job.attempt + 1, job.max_new_tokens))
+            failed = not ok and record.gold is not None
+            if failed and config.can_change_on_retry and job.attempt < config.retries:
+                # retry first, so that finished records reach the partial file early
+                queue.appendleft(replace(job, attempt=job.attempt + 1))
                 continue
-            fallback = not ok and record.gold is not None and config.on_fail == "gold"
+            fallback = failed and config.on_fail == "gold"
             row = _row(record, None if fallback else result, tokenizer, config, ok or fallback)
             sink.write(dumps_line(row.to_json()))
             sink.flush()

@@ -39,7 +39,7 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
         ("base model", config.model if config.model == base_path else f"{config.model} ({base_path})"),
         ("method", config.method),
         ("lam", lam),
-        ("data", f"{report.path}"),
+        ("data", report.path),
         ("data sha256", report.sha256),
         ("records", report.summary()),
         ("weights", weights),

@@ -99,12 +99,8 @@ class TrainConfig:
             "max_completion_length": self.max_completion_length,
             "temperature": self.temperature,
         }
-        if self.lr is not None:
-            positive["lr"] = self.lr
-        if self.max_steps is not None:
-            positive["max_steps"] = self.max_steps
-        if self.lora is not None:
-            positive["lora"] = self.lora
+        optional = {"lr": self.lr, "max_steps": self.max_steps, "lora": self.lora}
+        positive |= {name: value for name, value in optional.items() if value is not None}
         for name, value in positive.items():
             if not value > 0:
                 raise MixsdError(f"{name} must be positive, got {value}")

@@ -48,7 +48,6 @@ class Run:
 
 def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Run:
     """Validate settings, output dir and data (no model loaded yet), then load the model and build the trainer."""
-
     template = load_template(config.expert_template)
     out = _prepare_output(config)
     if config.method == "mixsd":
@@ -166,7 +165,6 @@ def _prepare_output(config: TrainConfig) -> Path:
 
 
 def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, template: str) -> Trainer:
-    cuda = torch.cuda.is_available()
     common = dict(
         output_dir=str(out / CHECKPOINTS),
         learning_rate=config.learning_rate,
@@ -186,13 +184,12 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
         save_steps=config.save_steps or 1,
         save_total_limit=1,
         bf16=use_bf16(config.bf16),
-        use_cpu=not cuda,
+        use_cpu=not torch.cuda.is_available(),
         ddp_find_unused_parameters=False,  # every trainable weight gets a gradient (LoRA: only adapters train)
         activation_checkpointing=False,  # a small model fits; recomputation would only slow the CPU down
         report_to="none",
         disable_tqdm=True,  # ProgressBar replaces the default bar and log printer
     )
-    peft_config = _lora_config(config)
     if config.method == "opsd":
         with warnings.catch_warnings():  # "trl.experimental is unstable": we pin trl and test this path
             warnings.simplefilter("ignore")
@@ -210,15 +207,14 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
             teacher_model_kind="base",
             teacher_prompt_template=data.teacher_prompt_template(template),
         )
-        return SDFTTrainer(
-            model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
-        )
+        trainer_class = SDFTTrainer
+    else:
+        from trl import SFTConfig, SFTTrainer
 
-    from trl import SFTConfig, SFTTrainer
-
-    args = SFTConfig(**common, completion_only_loss=True, max_length=None)  # rows are already cut to max_length
-    return SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config
+        args = SFTConfig(**common, completion_only_loss=True, max_length=None)  # rows are already cut to max_length
+        trainer_class = SFTTrainer
+    return trainer_class(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_lora_config(config)
     )
 
 
