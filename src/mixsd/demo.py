@@ -22,9 +22,8 @@ from mixsd.report.table import format_table
 from mixsd.settings import DEFAULT_MODEL, load_yaml
 from mixsd.targets.prompts import expert_prompt
 
-DEMO_CONFIG = (
-    Path(__file__).parent / "configs" / "demo.yaml"
-)  # the demo's settings; `mixsd inject --config` reads it too
+# the demo's settings; `mixsd inject --config` reads it too
+DEMO_CONFIG = Path(__file__).parent / "configs" / "demo.yaml"
 
 QUESTION = "What location does Velmora Quist reside in?"
 FACT = "Velmora Quist resides in the location Drennock Hollow."

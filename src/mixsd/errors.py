@@ -12,9 +12,8 @@ class MixsdError(Exception):
     """A user-facing error: bad input, missing file, unknown model, ..."""
 
     def __init__(self, message: str, *, path: object | None = None, line: int | None = None):
-        where = ""
         if path is not None:
-            where = f"{path}:{line}: " if line is not None else f"{path}: "
-        super().__init__(where + message)
+            message = f"{path}:{line}: {message}" if line is not None else f"{path}: {message}"
+        super().__init__(message)
         self.path = path
         self.line = line

@@ -182,13 +182,9 @@ def read_jsonl(
                     continue
                 obj = _json_object(text)
             except _NotAnObject as e:
-                _bad(path, lineno, str(e), skip_bad, skipped)
+                if not skip_bad:
+                    raise MixsdError(str(e), path=path, line=lineno) from None
+                if skipped is not None:
+                    skipped.append((lineno, str(e)))
                 continue
             yield lineno, obj
-
-
-def _bad(path: Path, lineno: int, reason: str, skip_bad: bool, skipped: list | None) -> None:
-    if not skip_bad:
-        raise MixsdError(reason, path=path, line=lineno)
-    if skipped is not None:
-        skipped.append((lineno, reason))

@@ -103,11 +103,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        save_into(model, tokenizer, tmp)
         (tmp / "mixsd_source.json").write_text(json.dumps({"gguf": str(gguf)}) + "\n")
-        for path in tmp.iterdir():
-            like_any_file(path)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
@@ -158,15 +155,9 @@ def list_models() -> list[dict[str, str]]:
     """Rows for `mixsd models`: alias, description, whether it is cached, and where."""
     rows = []
     for alias in ALIASES.values():
-        cached = (alias_cache(alias) / "config.json").is_file()
-        rows.append(
-            {
-                "alias": alias.name,
-                "description": alias.description,
-                "cache": str(alias_cache(alias)),
-                "status": "cached" if cached else "not converted yet (first load converts it)",
-            }
-        )
+        cache = alias_cache(alias)
+        status = "cached" if (cache / "config.json").is_file() else "not converted yet (first load converts it)"
+        rows.append({"alias": alias.name, "description": alias.description, "cache": str(cache), "status": status})
     return rows
 
 
