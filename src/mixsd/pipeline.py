@@ -63,11 +63,11 @@ class InjectConfig:
             if not isinstance(values, dict):
                 raise MixsdError(f"section {stage!r} must be a mapping")
             allowed = sorted({f.name for f in fields(cls)} - OWNED[stage])
-            setattr(self, stage, {k.replace("-", "_"): v for k, v in values.items()})
-            for key in getattr(self, stage):
-                if key not in allowed:
-                    raise MixsdError(f"unknown key {key!r} in the {stage} section; valid keys: {', '.join(allowed)}")
-            setattr(self, stage, coerce(cls, getattr(self, stage)))
+            values = {k.replace("-", "_"): v for k, v in values.items()}
+            unknown = [key for key in values if key not in allowed]
+            if unknown:
+                raise MixsdError(f"unknown key {unknown[0]!r} in the {stage} section; valid keys: {', '.join(allowed)}")
+            setattr(self, stage, coerce(cls, values))
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:
@@ -105,12 +105,9 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _without_decode(settings: dict) -> dict:
-    """Drop the decode path from a stage key: both paths give the same tokens (fp32, tested), so earlier runs resume."""
-    return {k: v for k, v in settings.items() if k != "decode"}
-
-
 def _key(settings: dict, *inputs: str) -> str:
+    # The decode path is left out: both paths give the same tokens (fp32, tested), so earlier runs resume.
+    settings = {k: v for k, v in settings.items() if k != "decode"}
     blob = json.dumps(settings, sort_keys=True, default=str) + "".join(inputs)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -169,14 +166,9 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             **(TARGET_DEFAULTS | config.targets),
         )
         shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
-        return (
-            _key(_without_decode(asdict(tcfg)) | {"out": None}, key),
-            data,
-            shared,
-            f"targets:{data.name}",
-            f"({len(records)} facts, lam {config.lam})",
-            lambda: generate_targets(tcfg),
-        )
+        key = _key(asdict(tcfg) | {"out": None}, key)
+        note = f"({len(records)} facts, lam {config.lam})"
+        return key, data, shared, f"targets:{data.name}", note, lambda: generate_targets(tcfg)
 
     def train_stage(key: str):
         rcfg = TrainConfig(
@@ -213,15 +205,14 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             targets=str(data),
             **config.eval,
         )  # its NLL under the base: MixSD targets or SFT's y*
-        run = (lambda: _evaluate_trajectory(ecfg, model_dir)) if config.train.get("save_every_epoch") else None
-        return (
-            _key(_without_decode(asdict(ecfg)), key),
-            out / "eval.json",
-            stages,
-            "eval",
-            "",
-            run or (lambda: evaluate(ecfg)),
-        )
+
+        def run() -> None:
+            if config.train.get("save_every_epoch"):
+                _evaluate_trajectory(ecfg, model_dir)
+            else:
+                evaluate(ecfg)
+
+        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", run
 
     table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
     plan = [name for name, _ in table] + ["report"]
@@ -233,10 +224,10 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
                 flush=True,
             )
 
-    key, result = _key({}, _sha(train_file)), None
+    key = _key({}, _sha(train_file))
     for name, build in table:
         if stop_after and PLAN.index(name) > PLAN.index(stop_after):
-            return result
+            return None
         key, output, ledger, entry, note, run = build(key)
         if ledger.up_to_date(entry, key, output):
             banner(name, "(up to date, skipped)")

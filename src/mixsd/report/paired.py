@@ -17,21 +17,14 @@ import numpy as np
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
-HIGHER_IS_BETTER = {
-    "memorisation": True,
-    "probe": True,
-    "retention": True,
-    "leakage": False,
-    "collapse": False,
-    "gold NLL": False,
-}
+HIGHER_IS_BETTER = {"memorisation", "probe", "retention"}  # leakage, collapse and gold NLL are better lower
 
 
 def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]:
     ci = interval(samples)
     verdict = "no detectable difference"
     if ci and (ci[0] > 0 or ci[1] < 0):
-        verdict = "A better" if (ci[0] > 0) == HIGHER_IS_BETTER[kind] else "A worse"
+        verdict = "A better" if (ci[0] > 0) == (kind in HIGHER_IS_BETTER) else "A worse"
     return {
         "kind": kind,
         "n": n,
@@ -113,7 +106,7 @@ def compare(
         for kind, key in fields.items():
             if all(key in x for g in answers for x in g):
                 point, samples = seeded_difference(*split([[x[key] for x in g] for g in answers]), picks, rng)
-                out["general gold NLL" if kind == "gold NLL" else f"general {kind}"] = _row(kind, n, point, samples)
+                out[f"general {kind}"] = _row(kind, n, point, samples)
     return out
 
 

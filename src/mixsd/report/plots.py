@@ -94,22 +94,15 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                 linewidths=[1.5 if r.name in front else 0 for r, _, _ in sel],
                 alpha=0.85,
             )
-        if key == "mean_retention":  # each run's checkpoints along training, ending in its reported point
-            for r, _, _ in pts:
+        if key == "mean_retention":
+            for r, _, _ in pts:  # each run's checkpoints along training, ending in its reported point
                 if len(r.trajectory) > 1:
                     xs, ys = zip(*r.trajectory, strict=True)
                     ax.plot(xs, ys, "o-", color=COLOURS.get(r.method, "grey"), lw=0.8, ms=2.5, alpha=0.5, zorder=1)
-        frontier = sorted((x, y) for r, x, y in pts if r.name in front)
-        if key == "mean_retention" and frontier:
-            ax.step(
-                [x for x, _ in frontier],
-                [y for _, y in frontier],
-                where="post",
-                color="black",
-                lw=1,
-                ls="--",
-                label="Pareto frontier",
-            )
+            frontier = sorted((x, y) for r, x, y in pts if r.name in front)
+            if frontier:
+                xs, ys = zip(*frontier, strict=True)
+                ax.step(xs, ys, where="post", color="black", lw=1, ls="--", label="Pareto frontier")
         ax.axhline(0.9, color="grey", lw=0.8, ls=":")
         if key == "gold_nll":  # the base model's NLL of the same answers: nothing lost
             base = next((r.general_base["gold_nll"] for r in rows if "gold_nll" in r.general_base), None)
@@ -134,10 +127,8 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
 def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:
     """Per-task retention with 95% intervals of the headline runs (best per method and lam at >= 90%
     memorisation); the Pareto frontier when no run gets there."""
-    shown, title = (
-        [r for g in best_at_headline(rows) for r in g],
-        "best run per method and λ at >= 90% train memorisation",
-    )
+    shown = [r for g in best_at_headline(rows) for r in g]
+    title = "best run per method and λ at >= 90% train memorisation"
     if not shown:
         shown, title = [r for r in rows if r.name in front], "Pareto-frontier runs (none reached 90% memorisation)"
     shown = [r for r in shown if r.retention]

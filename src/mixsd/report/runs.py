@@ -16,8 +16,6 @@ from mixsd.evaluation.schema import EvalResult
 from mixsd.io import read_json
 
 HEADLINE_MEMORISATION = 0.9
-
-
 GENERAL = ("leakage", "collapse", "changed", "gold_nll")  # the general-prompt probe's figures in tables
 
 

@@ -224,9 +224,8 @@ def _paired_lines(sft: str, comparisons: dict[str, dict[str, dict]], seeded: boo
     ]
     for run, figures in comparisons.items():
         for name in PAIRED_FIGURES:
-            if name not in figures:
-                continue
-            f = figures[name]
-            ci, verdict = describe(f)
-            lines.append(f"| {run} | {name} | {f['n']} | {f['difference']:+.3f} | {ci} | {verdict} |")
+            if name in figures:
+                f = figures[name]
+                ci, verdict = describe(f)
+                lines.append(f"| {run} | {name} | {f['n']} | {f['difference']:+.3f} | {ci} | {verdict} |")
     return lines

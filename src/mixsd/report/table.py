@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mixsd.evaluation.schema import EvalResult, Kept, Split
+from mixsd.evaluation.schema import EvalResult, Kept
 
 
-def _ci(value: float | None, interval: list[float] | None) -> str:
+def _ci(value: float | None, interval: list[float] | None = None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
@@ -37,8 +37,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines: list[str] = []
     if view.memorisation or view.probes:
         lines.append(f"{'facts (loose / strict)':<28}{'tuned':>15}{'base':>15}   retention")
-        groups: list[tuple[dict[str, Split], bool]] = [(view.memorisation, False), (view.probes, True)]
-        for splits, probe in groups:
+        for splits, probe in ((view.memorisation, False), (view.probes, True)):
             for split, row in splits.items():
                 label = f"  {split} ({row.n})"
                 kept = f"   {_kept(view.probe_retention[split])}" if probe else ""
@@ -110,9 +109,7 @@ def format_trajectory(trajectory: dict) -> str:
     ]
     for i, p in enumerate(points):
         general = [p["general"].get(k) for k in ("leakage", "collapse")]
-        cells = [
-            "n/a" if c is None else f"{c:.3f}" for c in (p["memorisation"].get("train"), p["mean_retention"], *general)
-        ]
+        cells = [_ci(c) for c in (p["memorisation"].get("train"), p["mean_retention"], *general)]
         mark = " *" if i == chosen else ""
         lines.append(
             f"{p['checkpoint']:<14}{p['epoch']:>6.0f}{cells[0]:>12}{cells[1]:>11}{cells[2]:>9}{cells[3]:>10}{mark}"
