@@ -173,6 +173,10 @@ def test_seeds_of_one_configuration_are_pooled_and_paired_as_one(tmp_path):
     }
     seeded_runs(tmp_path, answers, {name: [0.5, sum(x) / 6] for name, x in answers.items()})
     assert configuration("mixsd-lam0.3-seed12-lora8") == "mixsd-lam0.3-lora8" and configuration("sft-seed2") == "sft"
+    rows = {r.name: r for r in collect(tmp_path)}
+    # the Pareto plot has a point per run and names its seed; legends and tables name the configuration
+    assert label(rows["mixsd-lam0.3-seed1"], method=False, seed=True).endswith(" s1")
+    assert label(rows["mixsd-lam0.3-seed1"]) == label(rows["mixsd-lam0.3-seed0"])
     text = write_sweep_report(tmp_path).read_text()
 
     pooled = text.split("## Seeds pooled")[1].split("##")[0]

@@ -115,7 +115,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         ax.set_ylabel("train memorisation (loose accuracy)")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-        _annotate(ax, [(label(r, method=False), x, y, COLOURS.get(r.method, "grey")) for r, x, y in pts])
+        _annotate(ax, [(label(r, method=False, seed=True), x, y, COLOURS.get(r.method, "grey")) for r, x, y in pts])
         if pts:
             for handle in ax.legend(fontsize=8, loc="best").legend_handles:
                 if hasattr(handle, "set_sizes"):  # one marker size in the legend, whatever the first point's

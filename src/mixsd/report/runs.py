@@ -16,6 +16,7 @@ from mixsd.evaluation.schema import EvalResult
 from mixsd.io import read_json
 
 HEADLINE_MEMORISATION = 0.9
+SEED = re.compile(r"-seed(\d+)(?=-|$)")  # a run name's seed suffix, as the sweep writes it (`sft-seed1`)
 GENERAL = ("leakage", "collapse", "changed", "gold_nll")  # the general-prompt probe's figures in tables
 
 
@@ -96,8 +97,9 @@ def _trajectory(path: Path) -> dict[str, list[tuple[float, float]]]:
     }
 
 
-def label(r: Row, method: bool = True) -> str:
-    """Short name for plots: method (unless the colour already says it), lam, lr x epochs."""
+def label(r: Row, method: bool = True, seed: bool = False) -> str:
+    """Short name for plots: method (unless the colour already says it), lam, lr x epochs, and with `seed` the
+    run's seed (`s1`), so that a plot with a point per run tells the seeds of one configuration apart."""
     parts = [{"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD"}.get(r.method, r.method)] if method else []
     if r.lam is not None:
         parts.append(f"λ{r.lam:g}")
@@ -106,12 +108,14 @@ def label(r: Row, method: bool = True) -> str:
         parts.append(f"{float(mantissa):g}e{int(exponent)}" + (f"×{r.epochs:g}" if r.epochs else ""))
     if r.lora:
         parts.append(f"LoRA {r.lora}")
+    if seed and (found := SEED.search(r.name)):
+        parts.append(f"s{found[1]}")
     return " ".join(parts)
 
 
 def configuration(name: str) -> str:
     """A run's name without its seed (`-seed1`): runs that differ only by seed are one configuration."""
-    return re.sub(r"-seed\d+(?=-|$)", "", name)
+    return SEED.sub("", name)
 
 
 def configurations(rows: list[Row]) -> list[list[Row]]:
