@@ -11,7 +11,7 @@ import pytest
 from mixsd.cli import main
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import paired_difference
-from mixsd.report.paired import compare, seeded_difference
+from mixsd.report.paired import IDENTICAL, compare, describe, seeded_difference
 
 RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "kgfact-small-smollm2" / "runs"
 
@@ -35,12 +35,20 @@ def test_difference_is_the_direct_paired_bootstrap():
     assert point == pytest.approx(0.4) and samples == pytest.approx(direct)
 
 
-def test_a_run_against_itself_is_exactly_zero_with_no_verdict():
+def test_a_run_against_itself_is_identical_on_every_item_with_no_detectable_claim():
     run = json.loads((RUNS / "mixsd-lam0.3-epochs8-lr0.0001" / "eval.json").read_text())
     rows = compare(run, run, resamples=200)
     assert {"memorisation train", "probe retrieval", "retention mean", "retention mixsd_piqa"} <= set(rows)
     for r in rows.values():
-        assert r["difference"] == 0.0 and r["ci"] == [0.0, 0.0] and r["verdict"] == "no detectable difference"
+        assert r["difference"] == 0.0 and r["ci"] == [0.0, 0.0] and r["verdict"] == IDENTICAL
+        assert r["detectable"] is None and describe(r) == ("[+0.000, +0.000]", IDENTICAL)  # not "±0.000"
+
+
+def test_differences_that_cancel_are_not_identical():
+    a = result([True, False] * 20, [1.0, 1.0, 0.0, 1.0], [False] * 40)
+    b = result([False, True] * 20, [1.0, 1.0, 0.0, 1.0], [False] * 40)
+    row = compare(a, b, resamples=200)["memorisation train"]
+    assert row["difference"] == 0.0 and row["verdict"] == "no detectable difference" and row["detectable"] > 0.1
 
 
 def test_verdicts_follow_the_interval_and_the_direction_of_better():

@@ -18,21 +18,18 @@ from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
 HIGHER_IS_BETTER = {"memorisation", "probe", "retention"}  # leakage, collapse and gold NLL are better lower
+IDENTICAL = "identical on every item"
 
 
 def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]:
     ci = interval(samples)
+    detectable = None if ci is None else (ci[1] - ci[0]) / 2
     verdict = "no detectable difference"
     if ci and (ci[0] > 0 or ci[1] < 0):
         verdict = "A better" if (ci[0] > 0) == (kind in HIGHER_IS_BETTER) else "A worse"
-    return {
-        "kind": kind,
-        "n": n,
-        "difference": point,
-        "ci": ci,
-        "verdict": verdict,
-        "detectable": None if ci is None else (ci[1] - ci[0]) / 2,
-    }
+    elif point == 0 and not np.any(np.nan_to_num(samples)):  # every defined resample 0: every item scored alike
+        verdict, detectable = IDENTICAL, None  # (e.g. both at 0): no spread, so no smallest detectable difference
+    return {"kind": kind, "n": n, "difference": point, "ci": ci, "verdict": verdict, "detectable": detectable}
 
 
 def seeded_difference(

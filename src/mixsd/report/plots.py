@@ -226,7 +226,7 @@ def plot_paired(comparisons: dict[str, dict[str, dict]], figures: tuple[str, ...
             if row is None:
                 continue
             low, high = row["ci"] or [row["difference"]] * 2
-            colour = "black" if row["verdict"] == "no detectable difference" else COLOURS["mixsd"]
+            colour = COLOURS["mixsd"] if row["verdict"].startswith("A ") else "black"
             ax.errorbar(
                 row["difference"],
                 i,
