@@ -120,3 +120,19 @@ def test_compare_pairs_the_seeds_of_each_side(tmp_path, capsys):
     assert f"A = {paths[0]}, {paths[1]}" in capsys.readouterr().out
     assert main(["compare", str(paths[0]), str(paths[1]), str(paths[2])]) == 2  # three runs need a "vs"
     assert "A1 A2 ... vs B1 B2" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+COMPARISONS = sorted((REPO / "docs" / "results").rglob("compare*.txt"))
+
+
+@pytest.mark.parametrize("committed", COMPARISONS, ids=lambda p: str(p.relative_to(REPO / "docs" / "results")))
+def test_committed_comparisons_regenerate_byte_for_byte(committed, monkeypatch, capsys):
+    """Every compare.txt under docs/results is what `mixsd compare` prints today for the files its header names,
+    from the directory those names are relative to (the study's, or the repository root)."""
+    sides = [line.split(" = ", 1)[1].split(", ") for line in committed.read_text().splitlines()[:2]]
+    bases = [committed.parent, committed.parent.parent, REPO]
+    monkeypatch.chdir(next(b for b in bases if all((b / p).is_file() for side in sides for p in side)))
+    args = [*sides[0], "vs", *sides[1]] if len(sides[0]) > 1 else [*sides[0], *sides[1]]
+    assert main(["compare", *args]) == 0
+    assert capsys.readouterr().out == committed.read_text()
