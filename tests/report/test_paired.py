@@ -11,7 +11,7 @@ import pytest
 from mixsd.cli import main
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import paired_difference
-from mixsd.report.paired import IDENTICAL, compare, describe, seeded_difference
+from mixsd.report.paired import IDENTICAL, _row, compare, describe, seeded_difference
 
 RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "kgfact-small-smollm2" / "runs"
 
@@ -42,6 +42,11 @@ def test_a_run_against_itself_is_identical_on_every_item_with_no_detectable_clai
     for r in rows.values():
         assert r["difference"] == 0.0 and r["ci"] == [0.0, 0.0] and r["verdict"] == IDENTICAL
         assert r["detectable"] is None and describe(r) == ("[+0.000, +0.000]", IDENTICAL)  # not "±0.000"
+
+
+def test_an_undefined_interval_is_not_called_identical():
+    row = _row("retention", 4, 0.0, np.full(100, np.nan))  # e.g. too few resamples with a base-correct item
+    assert row["ci"] is None and row["verdict"] == "no detectable difference" and row["detectable"] is None
 
 
 def test_differences_that_cancel_are_not_identical():

@@ -27,8 +27,8 @@ def _row(kind: str, n: int, point: float, samples: np.ndarray) -> dict[str, Any]
     verdict = "no detectable difference"
     if ci and (ci[0] > 0 or ci[1] < 0):
         verdict = "A better" if (ci[0] > 0) == (kind in HIGHER_IS_BETTER) else "A worse"
-    elif point == 0 and not np.any(np.nan_to_num(samples)):  # every defined resample 0: every item scored alike
-        verdict, detectable = IDENTICAL, None  # (e.g. both at 0): no spread, so no smallest detectable difference
+    elif ci is not None and point == 0 and not np.any(np.nan_to_num(samples)):  # every defined resample 0
+        verdict, detectable = IDENTICAL, None  # every item scored alike (both at 0, say): no smallest detectable
     return {"kind": kind, "n": n, "difference": point, "ci": ci, "verdict": verdict, "detectable": detectable}
 
 
