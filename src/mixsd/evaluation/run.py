@@ -21,7 +21,7 @@ import numpy as np
 
 from mixsd import models
 from mixsd.errors import MixsdError
-from mixsd.evaluation import benchmarks, errors, facts, fisher, general
+from mixsd.evaluation import benchmarks, errors, facts, fisher, general, locality
 from mixsd.evaluation.cache import cached, file_digest, lookup, model_fingerprint, store
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
@@ -44,9 +44,11 @@ def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
     fact_set = facts.load_facts(config.facts, config.limit) if config.facts else None
     if fact_set and splits is not None:
         fact_set.splits = {s: r for s, r in fact_set.splits.items() if s in splits}
-    suite = {} if config.suite == "none" else benchmarks.suite_items(config.suite, config.limit)
+    names = [n.strip() for n in config.suite.split(",")]
+    with_locality, rest = "locality" in names, ",".join(n for n in names if n != "locality")
+    suite = {} if rest in ("", "none") else benchmarks.suite_items(rest, config.limit)
     skipped = _without_code_tasks(suite, config)
-    if not fact_set and not suite:
+    if not fact_set and not suite and not with_locality:
         raise MixsdError("nothing to evaluate: give --facts, a benchmark suite, or both")
     if suite:
         benchmarks.check_task_names(list(suite))
@@ -89,6 +91,8 @@ def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
             result.update(run.fact_splits(fact_set))
         if suite:
             result.update(run.benchmark_suite(suite))
+        if with_locality:
+            result["locality"] = run.locality()
         if skipped:
             result["skipped_tasks"] = skipped
         if config.general_prompts:
@@ -108,7 +112,7 @@ def _without_code_tasks(suite: dict[str, int | None], config: EvalConfig) -> dic
     code = [name for name in suite if benchmarks.runs_code(name)]
     if not code or config.allow_code_execution:
         return {}
-    if config.suite not in benchmarks.suites():
+    if set(code) & {n.strip() for n in config.suite.split(",")}:
         raise MixsdError(
             f"{', '.join(code)} run(s) the model's code: add --allow-code-execution (sandboxed, see SECURITY.md)"
         )
@@ -329,6 +333,42 @@ class _Run:
                 )
                 for name, items in lost.items()
             }
+        return out
+
+    def locality(self) -> dict:
+        """Of the items the base model knows (its known set: shipped, cached, or made now by the base pass), the
+        share the tuned model still gets right (evaluation/locality.py)."""
+        config, t0 = self.config, time.time()
+        base, tokenizer = self.loaded["base"]
+        key, score = locality.known_key(config, base, tokenizer), locality.scorer(config)
+        known, source = locality.find_known(config.base, key, reuse=config.use_cache)
+        if known is None:
+            pooled = sum(n or 0 for n in key["pools"].values())
+            locality.say(f"{source}; the base pass scores the pools ({pooled}+ items) once and caches the known set")
+            known = locality.base_pass(base, tokenizer, key, score=score)
+            if self.ranks.main:
+                store(key, asdict(known))
+            source = "computed now"
+        items = locality.tuned_items(known, config.limit, config.seed)
+        model, tokenizer = self.loaded["tuned"]
+
+        def tuned(names: list[str]) -> list[dict]:
+            scored = score(model, tokenizer, {n: items[n] for n in names})
+            return [scored[n].to_json() for n in names]
+
+        raw = self.ranks.map(list(items), tuned)
+        scores = {name: benchmarks.TaskScores(**s) for name, s in zip(items, raw, strict=True)}
+        entities, openings = self.trained_shape
+        out = locality.section(
+            known,
+            scores,
+            entities=entities,
+            openings=openings,
+            source=source,
+            resamples=config.bootstrap,
+            seed=config.seed,
+        )
+        self.timing["locality"] = round(time.time() - t0, 1)
         return out
 
     @cached_property

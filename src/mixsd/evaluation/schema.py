@@ -13,13 +13,16 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
     skipped_tasks     {task: why}                          e.g. code tasks without --allow-code-execution
     retention         {tasks: {task: Kept + n, chance, base, tuned}, mean: Kept}      tuned / base
     general           {n, sources, openings, leakage|collapse|changed|gold_nll: Paired, answers: [...]}  everyday
+    locality          {n, kept, kept_ci, families: {generative, mc: Share}, pools: {task: Share + family, pool,
+                      known, lost: {leakage, format, collapse, genuine}}, known_set, items, lost_answers}
+                      of the items the base model knows, the share the tuned model still gets right
     predictions, items  per record answers and per item benchmark scores
     analyses          {drift?, fisher?, errors?, target_nll?}
     trajectory        {rule, checkpoint, epoch}: `inject` with snapshots reports this selected checkpoint
     timing_s, cached
 
-where Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} and Paired is
-{base, tuned, difference, difference_ci}: rates and their tuned - base difference (95% bootstrap intervals).
+where Share is {n, kept, kept_ci}, Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} and
+Paired is {base, tuned, difference, difference_ci}: rates and their tuned - base difference (95% bootstrap intervals).
 Evaluation writes the file (`evaluation/run.py`); the report reads it through `EvalResult`.
 """
 
@@ -75,6 +78,7 @@ class EvalResult:
     skipped_tasks: dict[str, str] = field(default_factory=dict)
     trajectory: dict[str, Any] = field(default_factory=dict)  # the selected checkpoint, when inject scored several
     general: dict[str, Any] = field(default_factory=dict)  # the general-prompt probe (evaluation/general.py)
+    locality: dict[str, Any] = field(default_factory=dict)  # the known items kept (evaluation/locality.py)
     analyses: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -101,6 +105,7 @@ class EvalResult:
                 skipped_tasks=obj.get("skipped_tasks", {}),
                 trajectory=obj.get("trajectory", {}),
                 general=obj.get("general", {}),
+                locality=obj.get("locality", {}),
                 analyses=obj.get("analyses", {}),
             )
         except (AttributeError, TypeError) as e:
@@ -117,6 +122,7 @@ SECTIONS = (
     "skipped_tasks",
     "trajectory",
     "general",
+    "locality",
     "analyses",
     "predictions",
     "items",

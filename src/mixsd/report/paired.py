@@ -17,7 +17,7 @@ import numpy as np
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
-HIGHER_IS_BETTER = {"memorisation", "probe", "retention"}  # leakage, collapse and gold NLL are better lower
+HIGHER_IS_BETTER = {"memorisation", "probe", "retention", "locality"}  # leakage, collapse and gold NLL are better lower
 IDENTICAL = "identical on every item"
 
 
@@ -93,6 +93,7 @@ def compare(
             float(np.mean([p for p, _ in mean_samples])),
             np.mean([s for _, s in mean_samples], axis=0),
         )
+    out.update(_locality(runs, split, rng, resamples))
     answers = [r.get("general", {}).get("answers") for r in runs]
     if all(answers):
         if any([x["prompt"] for x in g] != [x["prompt"] for x in answers[0]] for g in answers):
@@ -104,6 +105,33 @@ def compare(
             if all(key in x for g in answers for x in g):
                 point, samples = seeded_difference(*split([[x[key] for x in g] for g in answers]), picks, rng)
                 out[f"general {kind}"] = _row(kind, n, point, samples)
+    return out
+
+
+def _locality(runs: list[dict], split, rng: np.random.Generator, resamples: int) -> dict[str, dict[str, Any]]:
+    """Locality kept, paired by item (pool and doc id): overall, per family and per pool. Both sides must have
+    been scored against the same known set (the same base), or the items would not be the same."""
+    found = [r.get("locality") for r in runs]
+    if not all(found):
+        return {}
+    if any(f["known_set"]["key"] != found[0]["known_set"]["key"] for f in found):
+        raise MixsdError("the runs' locality was scored against different known sets (other bases or settings)")
+    pools = sorted(set.intersection(*(set(f["items"]) for f in found)))
+    scores = [
+        {(p, d): t for p in pools for d, t in zip(f["items"][p]["doc_ids"], f["items"][p]["tuned"], strict=True)}
+        for f in found
+    ]
+    ids = [i for i in scores[0] if all(i in s for s in scores)]
+    family = {p: found[0]["pools"][p]["family"] for p in pools}
+    groups = {"locality kept": ids}
+    groups |= {f"locality {f}": [i for i in ids if family[i[0]] == f] for f in ("generative", "mc")}
+    groups |= {f"locality {p}": [i for i in ids if i[0] == p] for p in pools}
+    out = {}
+    for name, chosen in groups.items():
+        if chosen:
+            picks = rng.integers(0, len(chosen), size=(resamples, len(chosen)))
+            point, samples = seeded_difference(*split([[s[i] for i in chosen] for s in scores]), picks, rng)
+            out[name] = _row("locality", len(chosen), point, samples)
     return out
 
 

@@ -67,8 +67,10 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
     """Train memorisation against mean benchmark retention (and retrieval-probe retention when measured); runs
     scored along training draw their trajectory, one dot per checkpoint, up to the reported point."""
     axes_x = [("mean_retention", "mean benchmark retention (tuned / base)")]
-    if all(r.mean_retention is None for r in rows) and any("gold_nll" in r.general for r in rows):
+    if all(r.mean_retention is None for r in rows) and any("gold_nll" in r.general or r.locality for r in rows):
         axes_x = []  # no benchmark suite was run: no empty panel
+    if any(r.locality.get("kept") is not None for r in rows):
+        axes_x.append(("locality", "locality: known items kept (tuned / base)"))
     if any("retrieval" in r.probes for r in rows):
         axes_x.append(("retrieval", "retrieval-probe retention (tuned / base)"))
     if any("gold_nll" in r.general for r in rows):
@@ -78,6 +80,7 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
         x_of = {
             "mean_retention": lambda r: r.mean_retention,
             "retrieval": lambda r: r.probes.get("retrieval"),
+            "locality": lambda r: r.locality.get("kept"),
             "gold_nll": lambda r: r.general.get("gold_nll"),
         }[key]
         pts = [(r, x_of(r), r.memorisation.get("train")) for r in rows]

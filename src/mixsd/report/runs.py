@@ -33,6 +33,7 @@ class Row:
     general: dict[str, float]  # general-prompt probe: leakage / collapse / changed rate, gold-answer NLL (tuned)
     general_base: dict[str, float]  # the same figures of the base model
     retention: dict[str, float]  # benchmark -> retention
+    locality: dict[str, float | None]  # known items still right: "kept" overall and per family ("generative", "mc")
     lost: dict[str, int]  # generative benchmark items base right, tuned wrong: category -> count, over the tasks
     retention_ci: dict[str, list[float]]  # benchmark -> bootstrap 95% interval of the retention
     mean_retention: float | None
@@ -66,6 +67,9 @@ def _load(run: Path) -> Row:
         general={k: result.general[k]["tuned"] for k in GENERAL if k in result.general},
         general_base={k: result.general[k]["base"] for k in GENERAL if k in result.general},
         retention={t: v.retention for t, v in result.retention.items()},
+        locality={"kept": result.locality["kept"], **{f: v["kept"] for f, v in result.locality["families"].items()}}
+        if result.locality
+        else {},
         lost={c: sum(e["counts"][c] for e in result.benchmark_errors.values()) for c in CATEGORIES}
         if result.benchmark_errors
         else {},

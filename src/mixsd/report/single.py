@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mixsd.errors import MixsdError
 from mixsd.io import atomic_open, read_json
-from mixsd.report.table import format_table
+from mixsd.report.table import format_locality, format_table
 
 
 def write_run_report(run_dir: str | Path) -> Path:
@@ -49,4 +49,29 @@ def write_run_report(run_dir: str | Path) -> Path:
     path = run_dir / "report.md"
     with atomic_open(path) as f:
         f.write("\n".join(lines) + "\n")
+    card = run_dir / "model" / "README.md"
+    if result.get("locality") and card.is_file():
+        write_card_locality(card, result["locality"])
     return path
+
+
+CARD_MARK = "<!-- mixsd locality -->"
+
+
+def write_card_locality(card: Path, locality: dict) -> None:
+    """The model card's locality section (replaced on a rerun): what the base model knew that this one keeps."""
+    text = card.read_text(encoding="utf-8").split(CARD_MARK)[0].rstrip("\n")
+    section = [
+        "",
+        CARD_MARK,
+        "## Locality",
+        "",
+        "Of the benchmark items the base model answers right, the share this model still answers right "
+        "(`mixsd eval --suite locality`; 95% bootstrap intervals over items):",
+        "",
+        "```",
+        *format_locality(locality),
+        "```",
+    ]
+    with atomic_open(card) as f:
+        f.write(text + "\n" + "\n".join(section) + "\n")

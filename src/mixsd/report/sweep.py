@@ -25,6 +25,17 @@ from mixsd.report.runs import (
     pareto,
 )
 
+# Knowledge editing's names for the memorisation splits (docs/evaluation.md, "The field's names"); locality has its
+# own columns.
+FIELD_NAMES = {
+    "train": "reliability",
+    "paraphrase": "generalisation",
+    "test": "generalisation",
+    "two_hop": "portability",
+    "multi_hop": "portability",
+    "chain": "portability",
+}
+
 
 def _f(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -40,6 +51,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     probes = sorted({s for r in rows for s in r.probes})
     tasks = sorted({t for r in rows for t in r.retention})
     general = [k for k in GENERAL if any(k in r.general for r in rows)]
+    locality = [k for k in ("kept", "generative", "mc") if any(r.locality.get(k) is not None for r in rows)]
     lost = any(r.lost for r in rows)
     points = any(r.point for r in rows)
     front = {r.name for r in pareto(rows)}
@@ -47,9 +59,10 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     head = (
         ["run", "method", "lam", "lr", "epochs", "lora"]
         + (["reported point"] if points else [])
-        + [f"mem {s}" for s in splits]
+        + [f"mem {s}" + (f" ({FIELD_NAMES[s]})" if s in FIELD_NAMES else "") for s in splits]
         + [f"{p} kept" for p in probes]
         + [f"general {k}" for k in general]
+        + [f"locality {k}" if k == "kept" else f"locality {k} kept" for k in locality]
         + [f"{t} kept" for t in tasks]
         + (["lost items L/F/C/G"] if lost else [])
         + ["mean kept", "chance-corr.", "target NLL", "gold targets", "Fisher disp.", "time (s)"]
@@ -64,6 +77,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             "'general': the tuned model's rates on everyday prompts (leakage, collapse, changed answers) and the "
             "NLL of their reference answers (gold_nll, nats/token); the base's are in each eval.json. "
             if general
+            else ""
+        )
+        + (
+            "'locality kept': of the items the base model gets right (its known set: evaluation/locality.py), the "
+            "share the tuned model still gets right; per family, generative answers and log-likelihood choices. "
+            if locality
             else ""
         )
         + (
@@ -99,6 +118,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         cells += [r.point or "final"] if points else []
         cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
         cells += [_f(r.general.get(k)) for k in general]
+        cells += [_f(r.locality.get(k)) for k in locality]
         cells += [_f(r.retention.get(t)) for t in tasks]
         cells += ["/".join(str(n) for n in r.lost.values()) if r.lost else ""] if lost else []
         cells += [
@@ -153,6 +173,8 @@ PAIRED_FIGURES = (
     "memorisation train",
     "memorisation paraphrase",
     "probe retrieval",
+    "locality kept",
+    "locality generative",
     "retention mean",
     "general leakage",
     "general collapse",

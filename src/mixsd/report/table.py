@@ -72,6 +72,8 @@ def format_table(result: dict[str, Any]) -> str:
             lines.append(
                 f"  NLL of their reference answers, nats/token: {r['tuned']:.3f} (base {r['base']:.3f}, {_diff(r)})"
             )
+    if view.locality:
+        lines.extend(format_locality(view.locality))
     analyses = view.analyses
     if "drift" in analyses:
         d = analyses["drift"]
@@ -98,6 +100,26 @@ def format_table(result: dict[str, Any]) -> str:
             + ")"
         )
     return "\n".join(lines)
+
+
+def format_locality(loc: dict[str, Any]) -> list[str]:
+    """Kept of the base model's known items: overall, per family and per pool, with the lost items' categories."""
+
+    def share(row: dict) -> str:
+        return _ci(row["kept"], row["kept_ci"])
+
+    lines = [
+        f"locality (of {loc['n']} items the base model knows, the share still right; known set: "
+        f"{loc['known_set']['source']}): kept {share(loc)}",
+        f"  {'pool':<26}{'pool':>6}{'known':>7}{'scored':>8}   {'kept':<24}lost: leakage/format/collapse/genuine",
+    ]
+    for family, row in loc["families"].items():
+        if row["n"]:
+            lines.append(f"  {family + ' (family)':<26}{'':>13}{row['n']:>8}   {share(row)}")
+    for task, row in loc["pools"].items():
+        lost = "/".join(str(row["lost"][c]) for c in ("leakage", "format", "collapse", "genuine"))
+        lines.append(f"  {task:<26}{row['pool']:>6}{row['known']:>7}{row['n']:>8}   {share(row):<24}{lost}")
+    return lines
 
 
 def format_trajectory(trajectory: dict) -> str:
