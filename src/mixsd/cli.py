@@ -183,13 +183,19 @@ def cmd_data_kgfunc(args: argparse.Namespace) -> None:
 
 
 def cmd_nll(args: argparse.Namespace) -> None:
+    import json
+
     from mixsd import models
+    from mixsd.chat import PromptFormat, use_format
     from mixsd.evaluation.nll import read_targets, target_nll
     from mixsd.io import write_json
 
+    formats = set()
     for path in args.files:  # every file is checked before the model loads
-        read_targets(path)
+        formats |= {json.dumps(fmt, sort_keys=True) for *_, fmt in read_targets(path) if fmt is not None}
     model, tokenizer = models.load(args.model, dtype=args.dtype, device=args.device)
+    if len(formats) == 1:  # corpus files in the targets files' format, so that the NLLs compare like for like
+        use_format(tokenizer, PromptFormat.from_json(json.loads(formats.pop())))
     rows = [target_nll(model, tokenizer, path, batch_size=args.batch_size) for path in args.files]
     for row in rows:
         print(f"{row['mean_nll']:.4f} nats/token  {row['records']:>5} records {row['tokens']:>7} tokens  {row['file']}")

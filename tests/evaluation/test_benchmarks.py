@@ -25,7 +25,7 @@ from mixsd.evaluation.benchmarks import (
 
 def test_suites():
     named = suites()
-    assert set(named) == {"default", "paper", "full"}
+    assert set(named) == {"default", "paper", "locality", "full"}
     assert all(set(items) <= set(our_tasks()) for items in named.values())
     assert suite_items("default") == named["default"]
     assert {"mixsd_gsm8k", "mixsd_math500", "mixsd_humaneval", "mixsd_mmlu_boxed", "mixsd_triviaqa"} <= set(
@@ -36,6 +36,7 @@ def test_suites():
     assert suite_items("default", limit=70)["mixsd_hellaswag"] == min(70, named["default"]["mixsd_hellaswag"])
     assert [name for name in our_tasks() if runs_code(name)] == ["mixsd_humaneval", "mixsd_mbpp"]
     assert suite_items(" mixsd_piqa, arc_easy ,") == {"mixsd_piqa": None, "arc_easy": None}
+    assert suite_items("default,mixsd_gsm8k") == {**named["default"], "mixsd_gsm8k": None}  # suites and tasks mix
     with pytest.raises(MixsdError, match="empty benchmark suite"):
         suite_items(" , ")
     with pytest.raises(MixsdError, match="at least 1"):

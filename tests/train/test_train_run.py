@@ -166,7 +166,7 @@ def no_model_load(monkeypatch):
         (dict(resume=True), "nothing to resume"),
         (dict(kl="sideways"), "unknown KL direction"),
         (dict(expert_template="no placeholders"), "must contain {question}"),
-        (dict(method="opsd", no_system_prompt=True), "no-system-prompt is for mixsd and sft"),
+        (dict(method="opsd", no_system_prompt=True), "prompt flags are for mixsd and sft"),
     ],
 )
 def test_bad_settings_fail_before_loading(tiny_model_dir, targets_file, tmp_path, change, message):

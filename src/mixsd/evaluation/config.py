@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mixsd.chat import PromptFormat
 from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, Decode, check_decode, decode_setting, setting
 
@@ -66,6 +67,18 @@ class EvalConfig:
     )
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
     decode: Decode = decode_setting("greedy answers and benchmark generations")
+    no_system_prompt: bool = setting(
+        False, "no system turn, for a model that records no prompt format (a mixsd-trained one records its own)"
+    )
+    system_prompt: str | None = setting(None, "this text as the system turn, for a model that records no format")
+    chat_kwargs: str | None = setting(
+        None, "a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' (Qwen3, thinking off)"
+    )
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """The format the flags ask for; the tuned model's recorded one wins, and a conflict is an error."""
+        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.checkpoints is None):
@@ -73,6 +86,7 @@ class EvalConfig:
         if self.select not in ("auto", "first_peak", "last"):
             raise MixsdError(f"--select must be auto, first_peak or last, got {self.select!r}")
         check_decode(self.decode)
+        PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)  # fails before a load
         if self.temperature < 0:
             raise MixsdError(f"--temperature must be 0 (greedy) or more, got {self.temperature}")
 

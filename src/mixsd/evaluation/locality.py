@@ -28,6 +28,7 @@ import numpy as np
 
 from mixsd import models
 from mixsd.answers import normalize
+from mixsd.chat import format_of
 from mixsd.evaluation import benchmarks, errors
 from mixsd.evaluation.cache import lookup, model_fingerprint, store
 from mixsd.evaluation.config import EvalConfig
@@ -78,6 +79,7 @@ def known_key(config: EvalConfig, base_model, tokenizer) -> dict:
         "dtype": str(base_model.dtype).removeprefix("torch."),
         "device": base_model.device.type,
         "batch_size": config.batch_size,
+        **format_of(tokenizer).key(),
     }
 
 

@@ -16,7 +16,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 from tqdm.auto import tqdm
 
-from mixsd.chat import stop_ids
+from mixsd.chat import format_of, stop_ids
 from mixsd.evaluation.generation import greedy
 from mixsd.targets.engine import Job
 
@@ -33,6 +33,11 @@ class LoopLM(HFLM):
     def __init__(self, *args, decode: str = "auto", **kwargs):
         super().__init__(*args, **kwargs)
         self.decode = decode
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """lm-eval's chat turns in the tokenizer's prompt format, as every other prompt of the evaluation."""
+        fmt = format_of(self.tokenizer)
+        return fmt.render(self.tokenizer, chat_history, add_generation_prompt=add_generation_prompt)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)

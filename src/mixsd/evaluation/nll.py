@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mixsd.chat import prompt_ids, stop_ids
+from mixsd.chat import DEFAULT_FORMAT, PromptFormat, format_of, prompt_ids, rendering, stop_ids
 from mixsd.data.records import InvalidRecord, record_from_json
 from mixsd.errors import MixsdError
 from mixsd.evaluation.generation import padded
@@ -22,22 +22,25 @@ from mixsd.io import read_jsonl
 from mixsd.targets.rows import InvalidTarget, TargetRow
 
 
-def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str]]:
-    """(id, naive prompt, assistant token ids or text, source) per line of a targets file or a corpus file.
+def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str, dict | None]]:
+    """(id, naive prompt, assistant token ids or text, source, prompt format) per line of a targets file or a corpus
+    file.
 
-    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids and its source ("mixsd", or "gold" for a target
-    replaced by the ground truth); any record format that `mixsd data import` accepts gives its answer text ("corpus"),
-    tokenized by `target_nll`. Needs no model, so files are checked before one loads.
+    A targets line (`messages` + `mixsd.token_ids`) gives its stored ids, its source ("mixsd", or "gold" for a target
+    replaced by the ground truth) and the prompt format it was made in (chat.PromptFormat; the default when it records
+    none); any record format that `mixsd data import` accepts gives its answer text ("corpus", tokenized by
+    `target_nll`) and no format. Needs no model, so files are checked before one loads.
     """
     rows = []
     for lineno, obj in read_jsonl(path):
         try:
             if "mixsd" in obj:
                 target = TargetRow.from_json(obj)
-                rows.append((target.id, target.prompt, target.token_ids, target.source))
+                fmt = target.prompt_format or DEFAULT_FORMAT.to_json()
+                rows.append((target.id, target.prompt, target.token_ids, target.source, fmt))
             else:
                 record = record_from_json(obj)
-                rows.append((record.id, record.prompt, record.answer, "corpus"))
+                rows.append((record.id, record.prompt, record.answer, "corpus", None))
         except (InvalidRecord, InvalidTarget) as e:
             raise MixsdError(str(e), path=path, line=lineno) from None
     if not rows:
@@ -70,11 +73,16 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
     """Mean per-token NLL (nats) of each record's assistant tokens given its naive prompt.
 
     `mean_nll` weighs every token equally; `mean_record_nll` every record.
-    Records whose target is empty once end-of-turn tokens are dropped are skipped and counted.
+    Records whose target is empty once end-of-turn tokens are dropped are skipped and counted. A targets file's
+    prompts are rendered in the format it was made in, a corpus file's in the tokenizer's (`chat.use_format`).
     """
     stops = stop_ids(tokenizer, model)
     sequences, skipped, gold = [], 0, 0
-    for record_id, prompt, ids, source in read_targets(path):
+    rows = read_targets(path)
+    recorded = next((PromptFormat.from_json(fmt, path) for *_, fmt in rows if fmt is not None), format_of(tokenizer))
+    with rendering(tokenizer, recorded):
+        heads = [prompt_ids(tokenizer, prompt) for _, prompt, *_ in rows]
+    for (record_id, _, ids, source, _), head in zip(rows, heads, strict=True):
         if isinstance(ids, str):
             ids = tokenizer.encode(ids, add_special_tokens=False)
         gold += source == "gold"
@@ -83,7 +91,6 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
         if not ids:
             skipped += 1
             continue
-        head = prompt_ids(tokenizer, prompt)
         sequences.append((record_id, head + ids, len(head)))
     sums = sequence_nll(model, [(row, start) for _, row, start in sequences], batch_size, f"NLL {Path(path).name}")
     per_record = {record_id: result for (record_id, _, _), result in zip(sequences, sums, strict=True)}

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mixsd import models
+from mixsd.chat import format_of, saved_format, settle, use_format
 from mixsd.errors import MixsdError
 from mixsd.evaluation import benchmarks, errors, facts, fisher, general, locality
 from mixsd.evaluation.cache import cached, file_digest, lookup, model_fingerprint, store
@@ -59,6 +60,8 @@ def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
     if not os.access(out_dir, os.W_OK):
         raise MixsdError("cannot write here", path=out_dir)
 
+    local = Path(models.resolve(config.model)) if config.model else None
+    fmt = settle(saved_format(local) if local and local.is_dir() else None, config.prompt_format, config.model)
     ranks = Ranks.from_env()
     with exclusive(config.out):
         fingerprints = {"base": model_fingerprint(config.base), "tuned": model_fingerprint(config.model)}
@@ -68,6 +71,8 @@ def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
             loaded["tuned"] = loaded["base"]  # the same weights: scored once, so every difference is exactly 0
         else:
             loaded["tuned"] = models.load(config.model, dtype=config.dtype, device=device)
+        for _, tokenizer in loaded.values():  # both models answer the same prompts, rendered as in training
+            use_format(tokenizer, fmt)
         if loaded["tuned"][0].config.vocab_size != loaded["base"][0].config.vocab_size:
             raise MixsdError(
                 f"{config.model} and {config.base} have different vocabularies; compare a model with its own base"
@@ -86,6 +91,7 @@ def evaluate(config: EvalConfig, splits: tuple[str, ...] | None = None) -> dict:
                 "base": {"name": config.base, "fingerprint": fingerprints["base"]},
             },
             "seeds": {"benchmark_subsets": config.seed, "bootstrap": config.seed},
+            "prompt_format": fmt.to_json(),
         }
         if fact_set:
             result.update(run.fact_splits(fact_set))
@@ -148,7 +154,7 @@ class _Run:
             return ranks.map(items, lambda share: compute(model, tokenizer, share))
 
         if with_base or self.same:
-            base_key = {**key, "model": self.fingerprints["base"]}
+            base_key = {**key, **format_of(self.loaded["base"][1]).key(), "model": self.fingerprints["base"]}
             base = lookup(base_key) if self.config.use_cache else None
             self.from_cache[label] = all(ranks.gather(base is not None))  # all ranks compute, or none
             if not self.from_cache[label]:
@@ -426,6 +432,7 @@ class _Run:
                 "file": file_digest(config.targets),
                 "model": self.fingerprints["base"],
                 "dtype": config.dtype,
+                **format_of(tokenizer).key(),  # a corpus file's prompts are rendered in the evaluation's format
             }
             out["target_nll"], self.from_cache["target_nll"] = cached(
                 key,

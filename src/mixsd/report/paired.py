@@ -10,10 +10,12 @@ the items of every task at once, as the per-run intervals do. Each figure gets a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 
+from mixsd.chat import DEFAULT_FORMAT
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
 
@@ -55,6 +57,9 @@ def compare(
     several runs of one configuration with different seeds: their items are paired as one, their seeds resampled."""
     runs_a, runs_b = ([x] if isinstance(x, dict) else list(x) for x in (a, b))
     runs, rng, out = runs_a + runs_b, np.random.default_rng(seed), {}
+    formats = {json.dumps(r.get("prompt_format", DEFAULT_FORMAT.to_json()), sort_keys=True) for r in runs}
+    if len(formats) > 1:  # an eval.json from before formats were recorded used the default one
+        raise MixsdError(f"the runs were scored in different prompt formats ({' and '.join(sorted(formats))})")
 
     def split(rows: list) -> tuple[list, list]:
         return rows[: len(runs_a)], rows[len(runs_a) :]

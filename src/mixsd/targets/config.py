@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mixsd.answers import ExtractMode
+from mixsd.chat import PromptFormat
 from mixsd.errors import MixsdError
 from mixsd.settings import (
     DEFAULT_LAM,
@@ -38,6 +39,10 @@ class TargetConfig:
     no_system_prompt: bool = setting(
         False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)"
     )
+    system_prompt: str | None = setting(None, "this text as the system turn (default: the chat template's own)")
+    chat_kwargs: str | None = setting(
+        None, "a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' for Qwen3 (thinking off)"
+    )
     extract: ExtractMode = setting("boxed_or_number", "how the answer is taken from a target")
     strict: bool = setting(False, "the answer must equal the gold (normalised), not contain it")
     on_fail: Literal["skip", "gold"] = setting(
@@ -57,6 +62,12 @@ class TargetConfig:
         check_decode(self.decode)
         if self.on_fail not in ("skip", "gold"):
             raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
+        PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)  # fails before a load
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """How every prompt is rendered; recorded in each row when it is not the default (chat.py)."""
+        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     @property
     def can_change_on_retry(self) -> bool:

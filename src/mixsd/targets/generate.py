@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from mixsd import __version__
 from mixsd.answers import extract, matches
-from mixsd.chat import prompt_ids, stop_ids
+from mixsd.chat import prompt_ids, stop_ids, use_format
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 from mixsd.io import atomic_open, dumps_line, exclusive, write_json, write_jsonl
@@ -53,8 +53,7 @@ def fingerprint(config: TargetConfig, data_sha: str, template: str, model_id: st
     """Everything that changes a target's bytes; a partial file from other settings must not be resumed."""
     keys = ("lam", "temperature", "top_k", "max_new_tokens", "retries", "seed", "extract", "strict", "on_fail")
     material = {k: getattr(config, k) for k in keys} | {"data": data_sha, "template": template, "model": model_id}
-    if config.no_system_prompt:  # only when set, so that partial files of earlier versions still resume
-        material["no_system_prompt"] = True
+    material |= config.prompt_format.key()  # nothing for the default, so partial files of earlier versions resume
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -111,6 +110,7 @@ def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig,
         finish_reason=finish,
         gold=record.gold,
         extracted=extract(text, config.extract),
+        prompt_format=None if config.prompt_format.is_default else config.prompt_format.to_json(),
     )
 
 
@@ -131,6 +131,7 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
         if model is None:
             device = config.device or ranks.device()
             model, tokenizer = models.load(config.model, dtype=config.dtype, device=device)
+        use_format(tokenizer, config.prompt_format)
         data_sha = hashlib.sha256(data_path.read_bytes()).hexdigest()
         stamp = fingerprint(config, data_sha, template, str(getattr(model, "name_or_path", config.model)))
         mine = ranks.share(records)
@@ -173,14 +174,11 @@ def _jobs(
 ) -> tuple[dict[str, Record], deque[Job]]:
     """One job per record still to do (by id: the records to finish); prompts that cannot fit are skipped."""
     context = getattr(model.config, "max_position_embeddings", None) or 1 << 30
-    system = not config.no_system_prompt
     todo: dict[str, Record] = {}
     queue: deque[Job] = deque()
     for record in records:
-        naive = prompt_ids(tokenizer, record.prompt, system_prompt=system)
-        expert = prompt_ids(
-            tokenizer, expert_prompt(record.prompt, record.expert_context, template), system_prompt=system
-        )
+        naive = prompt_ids(tokenizer, record.prompt)
+        expert = prompt_ids(tokenizer, expert_prompt(record.prompt, record.expert_context, template))
         if len(expert) >= context:
             reason = f"expert prompt has {len(expert)} tokens, the model's context is {context}"
             report.skipped.append({"id": record.id, "reason": reason})

@@ -31,13 +31,15 @@ class TargetRow:
     finish_reason: str = "stop"  # stop | length | gold
     gold: str | None = None
     extracted: str | None = None  # the answer the verifier read from `text`
+    prompt_format: dict[str, Any] | None = None  # how the prompt was rendered (chat.PromptFormat), if not the default
 
     def to_json(self) -> dict[str, Any]:
         meta = ("lam", "seed", "attempts", "verified", "source", "naive_fraction", "token_ids", "finish_reason")
         return {
             "id": self.id,
             "messages": [{"role": "user", "content": self.prompt}, {"role": "assistant", "content": self.text}],
-            "mixsd": {k: getattr(self, k) for k in (*meta, "gold", "extracted")},
+            "mixsd": {k: getattr(self, k) for k in (*meta, "gold", "extracted")}
+            | ({"prompt_format": self.prompt_format} if self.prompt_format is not None else {}),
         }
 
     @classmethod

@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from mixsd.chat import format_of, save_format
 from mixsd.io import dumps_line, read_jsonl, write_json, write_jsonl
 from mixsd.models import save_into
 
@@ -84,6 +85,7 @@ class EpochSnapshots(TrainerCallback):
         dest = self.root / f"epoch-{round(state.epoch):03d}"
         tmp = dest.with_name(f".{dest.name}")
         save_into(model, self.tokenizer, tmp)
+        save_format(tmp, format_of(self.tokenizer))
         write_json(tmp / "state.json", {"epoch": state.epoch, "step": state.global_step})
         if dest.exists():  # a resumed run passing this epoch again
             shutil.rmtree(dest)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from mixsd.chat import PromptFormat
 from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MODEL, setting
 
@@ -69,8 +70,17 @@ class TrainConfig:
         None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})"
     )
     no_system_prompt: bool = setting(
-        False, "mixsd/sft: no system turn in the prompts (use it when the targets were made with it)"
+        False, "sft: no system turn in the prompts (mixsd reads the format its targets were made in)"
     )
+    system_prompt: str | None = setting(None, "sft: this text as the system turn (default: the chat template's own)")
+    chat_kwargs: str | None = setting(
+        None, "sft: a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' (Qwen3, thinking off)"
+    )
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """The format the flags ask for; a targets file's recorded one wins, and a conflict is an error."""
+        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     @property
     def learning_rate(self) -> float:
@@ -110,8 +120,8 @@ class TrainConfig:
             raise MixsdError("--save-every-epoch keeps full models; with --lora it is not supported yet")
         if self.lora is None and (self.save_adapter or self.use_dora or self.use_rslora or self.lora_alpha):
             raise MixsdError("--save-adapter, --dora, --rslora and --lora-alpha need --lora R")
-        if self.no_system_prompt and self.method == "opsd":
-            raise MixsdError("--no-system-prompt is for mixsd and sft: SDFT renders the opsd prompts itself")
+        if not self.prompt_format.is_default and self.method == "opsd":
+            raise MixsdError("the prompt flags are for mixsd and sft: SDFT renders the opsd prompts itself")
         if self.kl not in KL_ALPHA:
             raise MixsdError(f"unknown KL direction {self.kl!r}; choose one of {', '.join(KL_ALPHA)}")
         if self.method == "opsd":

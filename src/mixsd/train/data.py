@@ -10,12 +10,13 @@ for `mixsd` the ids the target engine sampled, for `sft` the tokenised answer.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
 
-from mixsd.chat import prompt_ids
+from mixsd.chat import PromptFormat, prompt_ids
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
 from mixsd.io import read_jsonl
@@ -44,6 +45,7 @@ class DataReport:
     too_long: int = 0  # answer alone does not fit: skipped
     used: int = 0
     lams: list[float] = field(default_factory=list)  # lam values found in a targets file
+    prompt_format: dict | None = None  # the format a targets file's prompts were rendered in (chat.PromptFormat)
 
     def summary(self) -> str:
         parts = [f"{self.used} of {self.read} records used"]
@@ -67,7 +69,7 @@ def file_sha256(path: str | Path) -> str:
 def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
     """Verified MixSD targets of a `mixsd targets` file; unverified ones are counted and dropped."""
     report = DataReport(path=str(path), sha256="")
-    completions, lams, first_line = [], set(), {}
+    completions, lams, first_line, formats = [], set(), {}, set()
     for line, obj in read_jsonl(path):
         report.read += 1
         try:
@@ -89,9 +91,13 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
             continue
         if isinstance(row.lam, int | float):
             lams.add(float(row.lam))
+        formats.add(json.dumps(row.prompt_format or PromptFormat().to_json(), sort_keys=True))
         completions.append(Completion(id=row.id, prompt=row.prompt, ids=row.token_ids))
     report.sha256 = file_sha256(path)
     report.lams = sorted(lams)
+    if len(formats) > 1:
+        raise MixsdError("its targets were made in different prompt formats; make them again in one", path=path)
+    report.prompt_format = json.loads(formats.pop()) if formats else None
     if not completions:
         raise MixsdError(f"no verified targets ({report.read} read, {report.unverified} unverified)", path=path)
     return completions, report
@@ -121,9 +127,7 @@ def answer_completions(records: list[Record], tokenizer) -> list[Completion]:
     ]
 
 
-def supervised_dataset(
-    completions: list[Completion], tokenizer, max_length: int, report: DataReport, *, system_prompt: bool = True
-) -> Dataset:
+def supervised_dataset(completions: list[Completion], tokenizer, max_length: int, report: DataReport) -> Dataset:
     """Rows of chat-template prompt ids + completion ids, the loss mask on the completion only.
 
     A sequence over `max_length` loses prompt tokens from the left while the
@@ -137,7 +141,7 @@ def supervised_dataset(
                 f"({len(tokenizer)}); were the targets made with another model?",
                 path=report.path,
             )
-        prompt = prompt_ids(tokenizer, c.prompt, system_prompt=system_prompt)
+        prompt = prompt_ids(tokenizer, c.prompt)
         room = max_length - len(c.ids)
         if room < 1:
             report.too_long += 1

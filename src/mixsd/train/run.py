@@ -20,6 +20,7 @@ import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback
 
 from mixsd import models
+from mixsd.chat import PromptFormat, format_of, save_format, settle, use_format
 from mixsd.errors import MixsdError
 from mixsd.io import exclusive
 from mixsd.ranks import Ranks
@@ -54,6 +55,8 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
         completions, report = data.read_targets(config.data)
     else:
         records, report = data.read_corpus(config.data)
+    recorded = PromptFormat.from_json(report.prompt_format) if report.prompt_format else None
+    fmt = settle(recorded, config.prompt_format, f"the targets file {config.data}")
 
     base_path = models.resolve(config.model)
     if config.method == "opsd" and base_path.endswith(".gguf"):
@@ -63,15 +66,14 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
         )
     ranks = Ranks.from_env()
     model, tokenizer = models.load(config.model, dtype="float32", device=ranks.device())  # each rank its own GPU
+    use_format(tokenizer, fmt)
     if config.method == "opsd":
         max_prompt = config.max_length - config.max_completion_length
         dataset = data.opsd_dataset(records, tokenizer, template, max_prompt, report)
     else:
         if config.method == "sft":
             completions = data.answer_completions(records, tokenizer)
-        dataset = data.supervised_dataset(
-            completions, tokenizer, config.max_length, report, system_prompt=not config.no_system_prompt
-        )
+        dataset = data.supervised_dataset(completions, tokenizer, config.max_length, report)
 
     trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
     trainer.remove_callback(PrinterCallback)
@@ -241,6 +243,7 @@ def _save_model(run: Run, ranks: Ranks) -> None:
         run.trainer.save_model(str(run.out))
         if ranks.main:
             run.tokenizer.save_pretrained(run.out)
+            save_format(run.out, format_of(run.tokenizer))
         return
     if not ranks.main:
         return
@@ -248,6 +251,7 @@ def _save_model(run: Run, ranks: Ranks) -> None:
     if run.config.lora is not None and not run.config.save_adapter:
         model = model.merge_and_unload()
     models.save_into(model, run.tokenizer, run.out)
+    save_format(run.out, format_of(run.tokenizer))  # eval renders its prompts as training did
 
 
 def _finish(run: Run, started: float) -> None:
