@@ -181,3 +181,30 @@ def test_target_rows_round_trip_and_bad_rows_say_why():
     ]:
         with pytest.raises(InvalidTarget, match=reason):
             TargetRow.from_json(bad)
+
+
+def test_lower_lam_falls_back_to_the_expert_before_the_gold(tiny_model, tokenizer, corpus, tmp_path, monkeypatch):
+    """A stand-in verifier accepts record f1 only from the expert alone (lam 0) and f2 never: f1 fails at lam 0.5
+    and 0.25 and is written at 0; f2 takes the gold only after lam 0 failed. The same bytes at every batch size."""
+    level = []
+
+    class Recording(generate.MixedDecoder):
+        def __init__(self, model, config, stops):
+            level.append(config.lam)  # the levels run one after another: the last one built is decoding
+            super().__init__(model, config, stops)
+
+    monkeypatch.setattr(generate, "MixedDecoder", Recording)
+    monkeypatch.setattr(generate, "matches", lambda text, gold, **_: gold == "Zor1" and level[-1] == 0.0)
+    outputs = []
+    for batch in (1, 4):
+        out = tmp_path / f"b{batch}.jsonl"
+        settings = {"lam": 0.5, "temperature": 0.7, "on_fail": "lower-lam", "batch_size": batch, "retries": 1}
+        report = run(tiny_model, tokenizer, corpus, out, **settings)
+        outputs.append(out.read_bytes())
+    rows = {t.id: t for t in targets(tmp_path / "b4.jsonl")}
+    assert rows["f1"].lam == 0.0 and rows["f1"].verified and rows["f1"].source == "mixsd"
+    assert rows["f1"].attempts == 5  # 2 at lam 0.5, 2 at 0.25, the first at lam 0 verifies
+    assert rows["f2"].source == "gold" and rows["f2"].lam == 0.0 and rows["f2"].attempts == 6  # 2 at each level
+    assert report.by_lam == {"0": 1, "gold": 9} and "f1" not in report.gold_fallback
+    assert outputs[0] == outputs[1]
+    assert TargetConfig(data="d", out="o", lam=0.3, on_fail="lower-lam").lam_schedule == (0.3, 0.15, 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,8 @@ from mixsd.settings import (
     decode_setting,
     setting,
 )
+
+OnFail = Literal["skip", "gold", "lower-lam"]
 
 
 @dataclass
@@ -45,8 +48,11 @@ class TargetConfig:
     )
     extract: ExtractMode = setting("boxed_or_number", "how the answer is taken from a target")
     strict: bool = setting(False, "the answer must equal the gold (normalised), not contain it")
-    on_fail: Literal["skip", "gold"] = setting(
-        "skip", "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*"
+    on_fail: OnFail = setting(
+        "skip",
+        "skip: keep a failed target marked verified=false (training drops it); gold: write the answer y*; "
+        "lower-lam: try again at lam/2, then at 0 (the expert alone, which sees the fact), each with its retries, "
+        "and write y* only if even that fails",
     )
     decode: Decode = decode_setting("the decode loop's KV storage")
     dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
@@ -60,8 +66,8 @@ class TargetConfig:
         if self.retries < 0:
             raise MixsdError("--retries must be >= 0")
         check_decode(self.decode)
-        if self.on_fail not in ("skip", "gold"):
-            raise MixsdError(f"--on-fail must be 'skip' or 'gold', got {self.on_fail!r}")
+        if self.on_fail not in typing.get_args(OnFail):
+            raise MixsdError(f"--on-fail must be skip, gold or lower-lam, got {self.on_fail!r}")
         PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)  # fails before a load
 
     @property
@@ -70,6 +76,12 @@ class TargetConfig:
         return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     @property
-    def can_change_on_retry(self) -> bool:
+    def lam_schedule(self) -> tuple[float, ...]:
+        """The lam of each level a failed target falls back through: lam alone, or lam, lam/2, 0 (`lower-lam`)."""
+        if self.on_fail != "lower-lam":
+            return (self.lam,)
+        return tuple(sorted({self.lam, self.lam / 2, 0.0}, reverse=True))
+
+    def retries_at(self, lam: float) -> int:
         """At temperature 0 with lam 0 or 1 the coins do not matter: a retry would repeat the failure."""
-        return self.temperature > 0 or 0.0 < self.lam < 1.0
+        return self.retries if self.temperature > 0 or 0.0 < lam < 1.0 else 0

@@ -14,7 +14,7 @@ import glob
 import hashlib
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class TargetReport:
     attempts: int = 0
     tokens: int = 0
     mean_naive_fraction: float = 0.0
+    by_lam: dict[str, int] = field(default_factory=dict)  # targets per lam that wrote them ("gold": the fallback)
     seconds: float = 0.0
 
 
@@ -85,27 +86,31 @@ def _read_partials(out: Path, stamp: str) -> dict[str, TargetRow]:
     return done
 
 
-def _row(record: Record, result: Result | None, tokenizer, config: TargetConfig, verified: bool) -> TargetRow:
-    """The output line of a finished record: its sampled ids, or the ground truth (`result=None`)."""
-    if result is None:
+def _row(
+    record: Record, result: Result, tokenizer, config: TargetConfig, lam: float, *, verified: bool, gold: bool
+) -> TargetRow:
+    """The output line of a finished record: `result`'s sampled ids at `lam`, or the ground truth (`gold`) after
+    `result` failed."""
+    attempts = result.job.attempt + 1
+    if gold:
         ids = tokenizer.encode(record.answer, add_special_tokens=False) + [tokenizer.eos_token_id]
-        text, naive_fraction, finish, attempts = record.answer, 0.0, "gold", config.retries + 1
+        text, naive_fraction, finish = record.answer, 0.0, "gold"
     else:
         ids = result.token_ids
         body = ids[:-1] if result.finish_reason == "stop" else ids
         text = tokenizer.decode(body, skip_special_tokens=True)
         naive_fraction = sum(result.from_naive) / len(ids)
-        finish, attempts = result.finish_reason, result.job.attempt + 1
+        finish = result.finish_reason
     return TargetRow(
         id=record.id,
         prompt=record.prompt,
         text=text,
         token_ids=ids,
-        lam=config.lam,
+        lam=lam,
         seed=config.seed,
         attempts=attempts,
         verified=verified,
-        source="gold" if result is None else "mixsd",
+        source="gold" if gold else "mixsd",
         naive_fraction=round(naive_fraction, 6),
         finish_reason=finish,
         gold=record.gold,
@@ -201,38 +206,50 @@ def _decode_and_verify(
     config: TargetConfig,
     report: TargetReport,
 ) -> None:
-    """Decode the queue; each finished target is verified, retried with fresh coins, or appended to the partial."""
+    """Decode the queue; each finished target is verified, retried with fresh coins, or appended to the partial.
+
+    With `--on-fail lower-lam` a target that still fails goes down the lam schedule, each level with its own
+    retries; attempts are numbered on across levels, so each record's coins depend on it alone, whatever the batch.
+    """
     settings = {f.name: getattr(config, f.name) for f in fields(DecodeConfig)}  # all are TargetConfig fields too
-    decoder = MixedDecoder(model, DecodeConfig(**settings), stop_ids(tokenizer, model))
+    schedule = config.lam_schedule
     tokens = accepted = 0
     t0 = time.time()
     shown = Ranks.from_env().main  # one bar: rank 0's share
     bar = tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True, disable=not shown)
     with bar, open(partial, "a", encoding="utf-8") as sink:
-        for result in decoder.run(queue):
-            job = result.job
-            record = todo[job.key]
-            tokens += len(result.token_ids)
-            text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
-            ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
-            failed = not ok and record.gold is not None
-            if failed and config.can_change_on_retry and job.attempt < config.retries:
-                # retry first, so that finished records reach the partial file early
-                queue.appendleft(replace(job, attempt=job.attempt + 1))
-                continue
-            fallback = failed and config.on_fail == "gold"
-            row = _row(record, None if fallback else result, tokenizer, config, ok or fallback)
-            sink.write(dumps_line(row.to_json()))
-            sink.flush()
-            done[record.id] = row
-            bar.update(1)
-            accepted += ok
-            elapsed = max(time.time() - t0, 1e-9)
-            bar.set_postfix(
-                tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}",
-                tok_s=f"{tokens / elapsed:.0f}",
-                accept=f"{accepted / max(1, bar.n - report.resumed):.0%}",
-            )
+        for level, lam in enumerate(schedule):
+            decoder = MixedDecoder(model, DecodeConfig(**settings | {"lam": lam}), stop_ids(tokenizer, model))
+            first = {job.key: job.attempt for job in queue}  # each record's first attempt at this level
+            lower: deque[Job] = deque()
+            for result in decoder.run(queue):
+                job = result.job
+                record = todo[job.key]
+                tokens += len(result.token_ids)
+                text = tokenizer.decode(result.token_ids, skip_special_tokens=True)
+                ok = record.gold is not None and matches(text, record.gold, mode=config.extract, strict=config.strict)
+                failed = not ok and record.gold is not None
+                if failed and job.attempt - first[job.key] < config.retries_at(lam):
+                    # retry first, so that finished records reach the partial file early
+                    queue.appendleft(replace(job, attempt=job.attempt + 1))
+                    continue
+                if failed and level + 1 < len(schedule):
+                    lower.append(replace(job, attempt=job.attempt + 1))
+                    continue
+                fallback = failed and config.on_fail != "skip"
+                row = _row(record, result, tokenizer, config, lam, verified=ok or fallback, gold=fallback)
+                sink.write(dumps_line(row.to_json()))
+                sink.flush()
+                done[record.id] = row
+                bar.update(1)
+                accepted += ok
+                elapsed = max(time.time() - t0, 1e-9)
+                bar.set_postfix(
+                    tgt_s=f"{(bar.n - report.resumed) / elapsed:.2f}",
+                    tok_s=f"{tokens / elapsed:.0f}",
+                    accept=f"{accepted / max(1, bar.n - report.resumed):.0%}",
+                )
+            queue = lower
 
 
 def _summarise(report: TargetReport, rows: list[TargetRow], started: float) -> None:
@@ -245,5 +262,6 @@ def _summarise(report: TargetReport, rows: list[TargetRow], started: float) -> N
         elif not row.verified:
             report.unverified.append(row.id)
     report.written = len(rows)
+    report.by_lam = dict(Counter("gold" if r.source == "gold" else f"{r.lam:g}" for r in rows))
     report.mean_naive_fraction = round(sum(r.naive_fraction for r in rows) / max(1, len(rows)), 6)
     report.seconds = round(time.time() - started, 2)
