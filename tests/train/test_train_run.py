@@ -145,6 +145,24 @@ def test_model_card_and_log(tiny_model_dir, targets_file, tmp_path):
     assert [row["step"] for row in log if "loss" in row] == [1, 2]
 
 
+def test_only_the_listed_layers_train(tiny_model_dir, targets_file, tmp_path):
+    out = train(config(tiny_model_dir, targets_file, tmp_path / "out", max_steps=2, train_layers="1"))
+    tuned, base = load_file(out / "model.safetensors"), load_file(f"{tiny_model_dir}/model.safetensors")
+    changed = {k for k in base if not torch.equal(tuned[k], base[k])}
+    assert changed and all(k.startswith("model.layers.1.") for k in changed)
+    lora = train(config(tiny_model_dir, targets_file, tmp_path / "lora", lora=4, max_steps=2, train_layers="0"))
+    changed = {k for k, v in load_file(lora / "model.safetensors").items() if not torch.equal(v, base[k])}
+    assert changed and all(k.startswith("model.layers.0.") for k in changed)
+
+
+def test_warm_up_and_decay_shape_the_learning_rate(tiny_model_dir, targets_file, tmp_path):
+    out = train(config(tiny_model_dir, targets_file, tmp_path / "out", lr_schedule="linear", warmup_ratio=0.5))
+    rates = [json.loads(line)["learning_rate"] for line in (out / "train_log.jsonl").read_text().splitlines()[:-1]]
+    peak = rates.index(max(rates))
+    assert rates[0] < rates[peak] and 1 <= peak <= 3 and rates[-1] < rates[peak]
+    assert max(rates) == pytest.approx(3e-3, rel=0.34)
+
+
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Bad input must fail before the (slow) model load."""
@@ -167,6 +185,9 @@ def no_model_load(monkeypatch):
         (dict(kl="sideways"), "unknown KL direction"),
         (dict(expert_template="no placeholders"), "must contain {question}"),
         (dict(method="opsd", no_system_prompt=True), "prompt flags are for mixsd and sft"),
+        (dict(train_layers="3-x"), "--train-layers must be like"),
+        (dict(lr_schedule="cyclic"), "--lr-schedule must be one of"),
+        (dict(warmup_ratio=1.0), "--warmup-ratio must be in"),
     ],
 )
 def test_bad_settings_fail_before_loading(tiny_model_dir, targets_file, tmp_path, change, message):

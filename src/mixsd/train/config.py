@@ -1,7 +1,8 @@
 """What `mixsd train` needs to know, with defaults that work for small models on a CPU.
 
 The optimiser follows the paper (AdamW, betas 0.9 / 0.95, weight decay 0.01,
-constant learning rate, no warm-up). Learning rate, epochs and batch size were
+constant learning rate, no warm-up by default; a schedule, warm-up and the set of
+trained layers are settings, for the gentler end of the recipe search). Learning rate, epochs and batch size were
 tuned so that SmolLM2-135M memorises 100 KGFact-style facts on a 2-core CPU
 within ten minutes (docs/training.md); larger models want a smaller rate.
 """
@@ -16,6 +17,7 @@ from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MODEL, setting
 
 Method = Literal["mixsd", "sft", "opsd"]
+Schedule = Literal["constant", "linear", "cosine"]
 Divergence = Literal["forward", "reverse", "jsd"]
 METHODS: tuple[str, ...] = get_args(Method)
 
@@ -44,6 +46,15 @@ class TrainConfig:
     grad_accum: int = setting(1, "forward passes per optimiser step")
     max_steps: int | None = setting(None, "stop after N optimiser steps (overrides --epochs)")
     weight_decay: float = setting(0.01, "AdamW weight decay (betas 0.9, 0.95, as in the paper)")
+    lr_schedule: Schedule = setting(
+        "constant", "learning-rate schedule after the warm-up: constant (the paper), linear or cosine decay to 0"
+    )
+    warmup_ratio: float = setting(0.0, "share of the steps spent warming the learning rate up from 0")
+    train_layers: str | None = setting(
+        None,
+        "decoder layers that train, e.g. '8-20' or '0,3,5' (counted from 0); embeddings, final norm and head stay "
+        "frozen; with --lora, the layers that get adapters (default: every weight, or every layer's adapters)",
+    )
     max_length: int = setting(1024, "max tokens of prompt + answer; longer prompts are cut from the left")
     seed: int = setting(0, "data order and initialisation")
     bf16: bool | None = setting(None, "bf16 autocast (default: where the hardware computes bf16 natively)")
@@ -89,6 +100,22 @@ class TrainConfig:
         return DEFAULT_LR_FULL if self.lora is None else DEFAULT_LR_LORA
 
     @property
+    def layers(self) -> list[int] | None:
+        """The `train_layers` indices, sorted, or None for all."""
+        if self.train_layers is None:
+            return None
+        found: set[int] = set()
+        try:
+            for part in filter(None, (p.strip() for p in self.train_layers.split(","))):
+                low, _, high = part.partition("-")
+                found.update(range(int(low), int(high or low) + 1))
+        except ValueError:
+            found = set()
+        if not found or min(found) < 0:
+            raise MixsdError(f"--train-layers must be like '8-20' or '0,3,5', got {self.train_layers!r}")
+        return sorted(found)
+
+    @property
     def alpha(self) -> int | None:
         """LoRA scaling numerator: 2r unless set."""
         if self.lora is None:
@@ -114,6 +141,12 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise MixsdError(f"{name} must be positive, got {value}")
+        if self.lr_schedule not in get_args(Schedule):
+            raise MixsdError(f"--lr-schedule must be one of {', '.join(get_args(Schedule))}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise MixsdError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.layers is not None and self.method == "opsd":
+            raise MixsdError("--train-layers is for mixsd and sft")
         if self.save_steps < 0:
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
         if self.save_every_epoch and self.lora is not None:

@@ -67,6 +67,8 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
     ranks = Ranks.from_env()
     model, tokenizer = models.load(config.model, dtype="float32", device=ranks.device())  # each rank its own GPU
     use_format(tokenizer, fmt)
+    if config.lora is None:
+        freeze_other_layers(model, config.layers)
     if config.method == "opsd":
         max_prompt = config.max_length - config.max_completion_length
         dataset = data.opsd_dataset(records, tokenizer, template, max_prompt, report)
@@ -170,8 +172,10 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
     common = dict(
         output_dir=str(out / CHECKPOINTS),
         learning_rate=config.learning_rate,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
+        lr_scheduler_type="constant_with_warmup"
+        if config.lr_schedule == "constant" and config.warmup_ratio
+        else config.lr_schedule,
+        warmup_steps=config.warmup_ratio,  # a float under 1: a share of the steps
         optim="adamw_torch",
         adam_beta1=0.9,
         adam_beta2=0.95,
@@ -216,24 +220,59 @@ def _build_trainer(config: TrainConfig, out: Path, model, tokenizer, dataset, te
         args = SFTConfig(**common, completion_only_loss=True, max_length=None)  # rows are already cut to max_length
         trainer_class = SFTTrainer
     return trainer_class(
-        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=_lora_config(config)
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_lora_config(config, model),
     )
 
 
-def _lora_config(config: TrainConfig):
+def _lora_config(config: TrainConfig, model):
+    """Adapters on every linear layer, or on those of the `train_layers` decoder layers only."""
     if config.lora is None:
         return None
     from peft import LoraConfig
 
+    targets: str | list[str] = "all-linear"
+    if config.layers is not None:
+        blocks = _blocks(model, config.layers)
+        targets = [
+            f"layers.{i}.{name}"
+            for i in config.layers
+            for name, module in blocks[i].named_modules()
+            if isinstance(module, torch.nn.Linear)
+        ]
     return LoraConfig(
         r=config.lora,
         lora_alpha=config.alpha,
         lora_dropout=0.0,
-        target_modules="all-linear",
+        target_modules=targets,
         use_rslora=config.use_rslora,
         use_dora=config.use_dora,
         task_type="CAUSAL_LM",
     )
+
+
+def _blocks(model, layers: list[int]):
+    """The model's decoder layers, checked against the `train_layers` indices."""
+    blocks = model.get_decoder().layers
+    if layers[-1] >= len(blocks):
+        raise MixsdError(
+            f"--train-layers goes to {layers[-1]}, but the model has {len(blocks)} layers (0-{len(blocks) - 1})"
+        )
+    return blocks
+
+
+def freeze_other_layers(model, layers: list[int] | None) -> None:
+    """Full fine-tuning of the listed decoder layers only: every other weight (embeddings, other layers, final norm,
+    head) is frozen."""
+    if layers is None:
+        return
+    blocks = _blocks(model, layers)
+    model.requires_grad_(False)
+    for i in layers:
+        blocks[i].requires_grad_(True)
 
 
 def _save_model(run: Run, ranks: Ranks) -> None:
