@@ -92,3 +92,19 @@ def test_help_shows_defaults_including_zeros(capsys):
     assert "(default: 0.3)" in text and "(default: smollm2-135m)" in text
     assert "seeds each record's coins and samples (default: 0)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_the_recipe_knobs_round_trip_through_flags_yaml_and_the_recorded_config(tmp_path):
+    from dataclasses import asdict
+
+    knobs = {"lr_schedule": "cosine", "warmup_ratio": 0.1, "train_layers": "8-20", "replay": 32}
+    flags = [x for k, v in knobs.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    from_flags = parse(["train", "--data", "t.jsonl", "--out", "o", *flags])
+    (tmp_path / "t.yaml").write_text("data: t.jsonl\nout: o\n" + "".join(f"{k}: {v}\n" for k, v in knobs.items()))
+    from_yaml = parse(["train", "--config", str(tmp_path / "t.yaml")])
+    for args in (from_flags, from_yaml):
+        config = TrainConfig(**{k: v for k, v in vars(args).items() if k in {f.name for f in fields(TrainConfig)}})
+        assert {k: asdict(config)[k] for k in knobs} == knobs  # what train.json and the model card record
+        assert config.layers == list(range(8, 21))
+    targets = parse(["targets", "--data", "d", "--out", "o", "--on-fail", "lower-lam"])
+    assert targets.on_fail == "lower-lam"

@@ -155,6 +155,27 @@ def test_only_the_listed_layers_train(tiny_model_dir, targets_file, tmp_path):
     assert changed and all(k.startswith("model.layers.0.") for k in changed)
 
 
+def test_self_replay_trains_the_base_models_own_answers_beside_the_facts(tiny_model_dir, targets_file, tmp_path):
+    run = prepare(config(tiny_model_dir, targets_file, tmp_path / "out", replay=6, replay_max_new_tokens=4))
+    assert run.report.replay == 6 and run.report.used == 10  # 4 facts + 6 replay rows
+    assert "4 of 4 records used, 6 self-replay answers beside them" in run.report.summary()
+    again = prepare(config(tiny_model_dir, targets_file, tmp_path / "again", replay=6, replay_max_new_tokens=4))
+    assert run.trainer.train_dataset["input_ids"] == again.trainer.train_dataset["input_ids"]  # cached, the same
+
+
+def test_replay_prompts_come_from_datasets_no_evaluation_reads():
+    from mixsd.evaluation import benchmarks, general
+    from mixsd.train.data import REPLAY_SOURCES, replay_prompts
+
+    read = [str(c) for c in benchmarks.task_configs().values()] + [d for d, _, _ in general.SOURCES.values()]
+    for directory, _ in REPLAY_SOURCES.values():
+        dataset = directory.split("/")[1] if directory.startswith("tau/") else directory.split("/")[0]
+        assert not any(dataset in ref for ref in read), dataset
+    prompts = replay_prompts(200)
+    assert len(set(prompts)) == 200
+    assert not set(prompts) & {p["prompt"] for p in general.load_prompts(200)}
+
+
 def test_warm_up_and_decay_shape_the_learning_rate(tiny_model_dir, targets_file, tmp_path):
     out = train(config(tiny_model_dir, targets_file, tmp_path / "out", lr_schedule="linear", warmup_ratio=0.5))
     rates = [json.loads(line)["learning_rate"] for line in (out / "train_log.jsonl").read_text().splitlines()[:-1]]

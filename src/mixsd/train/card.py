@@ -28,12 +28,13 @@ def versions() -> dict[str, str]:
 def write_card(out: Path, config: TrainConfig, base_path: str, report: DataReport, stats: dict) -> None:
     """Write README.md with front matter (for hub tooling) and a table a person can read."""
     if config.lora is None:
-        weights = "full fine-tuning"
+        weights = "full fine-tuning" + (f" of layers {config.train_layers} only" if config.layers else "")
     else:
         kind = "DoRA" if config.use_dora else "LoRA"
         scaling = "rsLoRA scaling" if config.use_rslora else "alpha/r scaling"
         saved = "adapter only" if config.save_adapter else "merged into the weights"
-        weights = f"{kind} r={config.lora}, alpha={config.alpha}, {scaling}, all linear layers; {saved}"
+        where = "all linear layers" if config.layers is None else f"the linear layers of layers {config.train_layers}"
+        weights = f"{kind} r={config.lora}, alpha={config.alpha}, {scaling}, {where}; {saved}"
     lam = ", ".join(f"{x:g}" for x in report.lams) if report.lams else "n/a"
     rows = [
         ("base model", config.model if config.model == base_path else f"{config.model} ({base_path})"),
@@ -44,7 +45,7 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
         ("records", report.summary()),
         ("weights", weights),
         ("precision", "bf16 autocast, fp32 weights" if stats["bf16"] else "fp32"),
-        ("learning rate", f"{config.learning_rate:g} (AdamW, betas 0.9/0.95, constant)"),
+        ("learning rate", f"{config.learning_rate:g} (AdamW, betas 0.9/0.95, {_schedule(config)})"),
         ("steps", f"{stats['steps']} ({stats['epochs']:.2f} epochs)"),
         ("final loss", f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"),
         ("train time", f"{stats['seconds']:.0f} s"),
@@ -76,3 +77,8 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
     ]
     with atomic_open(out / "README.md") as f:
         f.write("\n".join(lines))
+
+
+def _schedule(config: TrainConfig) -> str:
+    warmup = f", {config.warmup_ratio:.0%} of the steps warming up" if config.warmup_ratio else ""
+    return ("constant" if config.lr_schedule == "constant" else f"{config.lr_schedule} decay") + warmup

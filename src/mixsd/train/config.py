@@ -50,6 +50,12 @@ class TrainConfig:
         "constant", "learning-rate schedule after the warm-up: constant (the paper), linear or cosine decay to 0"
     )
     warmup_ratio: float = setting(0.0, "share of the steps spent warming the learning rate up from 0")
+    replay: int = setting(
+        0,
+        "mixsd/sft: also train on N everyday prompts with the base model's own greedy answers (self-replay; from "
+        "datasets no evaluation reads), an anchor for what the model already does",
+    )
+    replay_max_new_tokens: int = setting(96, "tokens of each self-replay answer")
     train_layers: str | None = setting(
         None,
         "decoder layers that train, e.g. '8-20' or '0,3,5' (counted from 0); embeddings, final norm and head stay "
@@ -145,8 +151,10 @@ class TrainConfig:
             raise MixsdError(f"--lr-schedule must be one of {', '.join(get_args(Schedule))}, got {self.lr_schedule!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise MixsdError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.layers is not None and self.method == "opsd":
-            raise MixsdError("--train-layers is for mixsd and sft")
+        if (self.layers is not None or self.replay) and self.method == "opsd":
+            raise MixsdError("--train-layers and --replay are for mixsd and sft")
+        if self.replay < 0 or self.replay_max_new_tokens < 1:
+            raise MixsdError("--replay must be >= 0 and --replay-max-new-tokens >= 1")
         if self.save_steps < 0:
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
         if self.save_every_epoch and self.lora is not None:

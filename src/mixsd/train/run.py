@@ -22,6 +22,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback
 from mixsd import models
 from mixsd.chat import PromptFormat, format_of, save_format, settle, use_format
 from mixsd.errors import MixsdError
+from mixsd.evaluation.cache import model_fingerprint
 from mixsd.io import exclusive
 from mixsd.ranks import Ranks
 from mixsd.targets.prompts import load_template
@@ -75,6 +76,16 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
     else:
         if config.method == "sft":
             completions = data.answer_completions(records, tokenizer)
+        if config.replay:
+            replay = data.replay_completions(
+                model,
+                tokenizer,
+                config.replay,
+                config.seed,
+                max_new_tokens=config.replay_max_new_tokens,
+                model_id=model_fingerprint(config.model),
+            )
+            completions, report.replay = completions + replay, len(replay)
         dataset = data.supervised_dataset(completions, tokenizer, config.max_length, report)
 
     trainer = _build_trainer(config, out, model, tokenizer, dataset, template)
