@@ -182,3 +182,27 @@ def test_inject_with_a_snapshot_per_epoch_reports_the_selected_point(tiny_model_
     assert result["memorisation"] == selected["memorisation"]
     report = (tmp_path / "run" / "report.md").read_text()
     assert "- reported point: epoch-002 (epoch 2, rule last; model/trajectory.json)" in report
+
+
+def test_settings_added_later_leave_the_stage_keys_of_earlier_runs_alone():
+    """A committed run's recorded configs (targets report, model card, eval.json) give the same key settings
+    today: a setting added since is left out at its default, so `inject` resumes such a run instead of redoing it."""
+    import json
+    from pathlib import Path
+
+    from mixsd.evaluation.config import EvalConfig
+    from mixsd.pipeline import _settings
+    from mixsd.targets.config import TargetConfig
+    from mixsd.train.config import TrainConfig
+
+    run = Path(__file__).resolve().parents[1] / "docs" / "results" / "headline-v2-demo" / "runs" / "mixsd-lam0.3-seed0"
+    card = (run / "model" / "README.md").read_text()
+    targets = json.loads(next((run.parents[1] / "targets").glob("*0.3*report.json")).read_text())
+    recorded = {
+        TargetConfig: targets["config"],
+        TrainConfig: json.loads(card.split("```json\n")[1].split("```")[0]),
+        EvalConfig: json.loads((run / "eval.json").read_text())["config"],
+    }
+    for cls, settings in recorded.items():
+        today = _settings(cls(**settings))
+        assert {k: v for k, v in today.items() if k != "decode"} == {k: v for k, v in settings.items() if k != "decode"}

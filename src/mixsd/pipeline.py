@@ -105,6 +105,22 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# Per stage, settings added after runs were first keyed: left out of the key at their default, so those runs resume.
+_PROMPT = {"system_prompt": None, "chat_kwargs": None}
+LATER = {
+    "TargetConfig": _PROMPT,
+    "TrainConfig": _PROMPT
+    | {"lr_schedule": "constant", "warmup_ratio": 0.0, "train_layers": None, "replay": 0, "replay_max_new_tokens": 96},
+    "EvalConfig": _PROMPT | {"no_system_prompt": False},
+}
+
+
+def _settings(config) -> dict:
+    """A stage config's settings as its key sees them."""
+    later = LATER[type(config).__name__]
+    return {k: v for k, v in asdict(config).items() if not (k in later and v == later[k])}
+
+
 def _key(settings: dict, *inputs: str) -> str:
     # The decode path is left out: both paths give the same tokens (fp32, tested), so earlier runs resume.
     settings = {k: v for k, v in settings.items() if k != "decode"}
@@ -166,7 +182,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             **(TARGET_DEFAULTS | config.targets),
         )
         shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
-        key = _key(asdict(tcfg) | {"out": None}, key)
+        key = _key(_settings(tcfg) | {"out": None}, key)
         note = f"({len(records)} facts, lam {config.lam})"
         return key, data, shared, f"targets:{data.name}", note, lambda: generate_targets(tcfg)
 
@@ -179,7 +195,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             lora=config.lora,
             **config.train,
         )
-        key = _key(asdict(rcfg), key, _sha(data))
+        key = _key(_settings(rcfg), key, _sha(data))
 
         def run() -> None:
             # Continue an interrupted training of these same inputs from its last checkpoint; anything else in
@@ -212,7 +228,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             else:
                 evaluate(ecfg)
 
-        return _key(asdict(ecfg), key), out / "eval.json", stages, "eval", "", run
+        return _key(_settings(ecfg), key), out / "eval.json", stages, "eval", "", run
 
     table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
     plan = [name for name, _ in table] + ["report"]
