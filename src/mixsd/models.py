@@ -161,13 +161,18 @@ def list_models() -> list[dict[str, str]]:
     return rows
 
 
-def save_into(model, tokenizer, dest: Path) -> None:
-    """Save weights and tokenizer into `dest`, each file written aside and renamed into place."""
+def save_into(model, tokenizer, dest: Path, *, with_format: bool = False) -> None:
+    """Save weights and tokenizer into `dest`, each file written aside and renamed into place; `with_format` adds
+    the prompt format the tokenizer renders in (a trained model's, chat.FORMAT_FILE)."""
+    from mixsd.chat import format_of, save_format
+
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".save-", dir=dest))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if with_format:
+            save_format(tmp, format_of(tokenizer))
         for path in tmp.iterdir():
             like_any_file(path)  # transformers writes model.safetensors as 0600
             os.replace(path, dest / path.name)

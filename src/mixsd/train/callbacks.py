@@ -10,7 +10,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
-from mixsd.chat import format_of, save_format
 from mixsd.io import dumps_line, read_jsonl, write_json, write_jsonl
 from mixsd.models import save_into
 
@@ -84,8 +83,7 @@ class EpochSnapshots(TrainerCallback):
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         dest = self.root / f"epoch-{round(state.epoch):03d}"
         tmp = dest.with_name(f".{dest.name}")
-        save_into(model, self.tokenizer, tmp)
-        save_format(tmp, format_of(self.tokenizer))
+        save_into(model, self.tokenizer, tmp, with_format=True)
         write_json(tmp / "state.json", {"epoch": state.epoch, "step": state.global_step})
         if dest.exists():  # a resumed run passing this epoch again
             shutil.rmtree(dest)

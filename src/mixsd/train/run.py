@@ -300,8 +300,7 @@ def _save_model(run: Run, ranks: Ranks) -> None:
     model = run.trainer.model
     if run.config.lora is not None and not run.config.save_adapter:
         model = model.merge_and_unload()
-    models.save_into(model, run.tokenizer, run.out)
-    save_format(run.out, format_of(run.tokenizer))  # eval renders its prompts as training did
+    models.save_into(model, run.tokenizer, run.out, with_format=True)  # eval renders its prompts as training did
 
 
 def _finish(run: Run, started: float) -> None:
