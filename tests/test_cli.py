@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import typing
 from dataclasses import MISSING, fields
 
 import pytest
 
 from mixsd.cli import build_parser, parse
+from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.pipeline import InjectConfig
 from mixsd.settings import cli_fields, flag_name
@@ -35,6 +37,26 @@ def test_every_field_is_a_flag_with_its_default_and_every_flag_a_field(command, 
     assert set(actions) == {"config"}  # the YAML file of the same keys
     yaml_only = {f.name for f in fields(cls)} - {f.name for f in cli_fields(cls)}
     assert yaml_only == ({"targets", "train", "eval"} if cls is InjectConfig else set())
+
+
+REQUIRED = {"data": "d.jsonl", "out": "o", "facts": "f", "model": "m"}
+
+
+@pytest.mark.parametrize("cls", COMMANDS.values())
+def test_every_choice_field_rejects_a_value_outside_its_literal_from_python_too(cls):
+    """The Literal annotation is the one list of choices: argparse and YAML read it, and so does the config itself."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    choice_fields = [
+        f
+        for f in fields(cls)
+        if typing.Literal in (typing.get_origin(hints[f.name]),)
+        or any(typing.get_origin(a) is typing.Literal for a in typing.get_args(hints[f.name]))
+    ]
+    assert choice_fields
+    for f in choice_fields:
+        with pytest.raises(MixsdError, match=f"^{flag_name(f)} must be one of .*, got 'bogus'$"):
+            cls(**{k: v for k, v in REQUIRED.items() if k in names}, **{f.name: "bogus"})
 
 
 def test_flags_build_the_config(tmp_path):

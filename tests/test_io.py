@@ -1,7 +1,9 @@
+import hashlib
 import os
 
 import pytest
 
+from mixsd import io
 from mixsd.io import atomic_open, read_jsonl, write_jsonl
 
 
@@ -22,3 +24,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         f.write("new")
         raise RuntimeError
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_sha256_is_of_the_file_bytes(tmp_path):
+    content = bytes(range(256)) * 12_000  # several read chunks
+    (tmp_path / "f").write_bytes(content)
+    assert io.file_sha256(tmp_path / "f") == hashlib.sha256(content).hexdigest()

@@ -68,7 +68,7 @@ def test_unknown_keys_fail_with_the_valid_choices(tmp_path):
         InjectConfig.from_mapping({"facts": "f", "out": "o", "lamda": 0.3})
     with pytest.raises(MixsdError, match="unknown key 'temp' in the targets section; valid keys:.*temperature"):
         InjectConfig(facts="f", out="o", targets={"temp": 0.5})
-    with pytest.raises(MixsdError, match="choose one of mixsd, sft, opsd"):
+    with pytest.raises(MixsdError, match="--method must be one of mixsd, sft, opsd"):
         InjectConfig(facts="f", out="o", method="dpo")
 
 
@@ -124,7 +124,7 @@ def test_a_seed_on_the_grid_seeds_the_whole_run(tmp_path):
     ("grid", "message"),
     [
         ([{"method": "dpo"}], "unknown method 'dpo'.*choose one of"),
-        ([{"method": "sft", "learning_rate": [1]}], "unknown grid key 'learning_rate'; valid keys"),
+        ([{"method": "sft", "learning_rate": [1]}], "unknown key 'learning_rate' in the grid; valid keys"),
         ([{"method": "sft", "lam": [0.3]}], "'lam' only applies to method mixsd"),
     ],
 )

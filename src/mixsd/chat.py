@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mixsd.errors import MixsdError
+from mixsd.settings import setting
 
 _SENTINEL = "\x00mixsd-system\x00"
 _ATTRIBUTE = "mixsd_prompt_format"
@@ -87,6 +88,29 @@ class PromptFormat:
 
 
 DEFAULT_FORMAT = PromptFormat()
+
+
+@dataclass(kw_only=True)
+class PromptSettings:
+    """The prompt-format flags, one definition for every stage that renders prompts (targets, train, eval). Set
+    them once: a targets file and a trained model record the format they were made in, the stages after read it
+    from there, and a flag that disagrees is an error (`settle`)."""
+
+    no_system_prompt: bool = setting(
+        False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)"
+    )
+    system_prompt: str | None = setting(None, "this text as the system turn (default: the chat template's own)")
+    chat_kwargs: str | None = setting(
+        None, "a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' for Qwen3 (thinking off)"
+    )
+
+    def __post_init__(self) -> None:
+        """A bad combination fails here, before any model is loaded."""
+        _ = self.prompt_format
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
 
 def use_format(tokenizer, fmt: PromptFormat) -> None:

@@ -15,18 +15,18 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
-from mixsd.io import exclusive, read_json, write_json
+from mixsd.io import exclusive, file_sha256, read_json, write_json
 from mixsd.ranks import Ranks
-from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, coerce, section, setting
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, MODEL_HELP, check_choices, mapping, section, setting
 from mixsd.targets.config import TargetConfig
-from mixsd.train.config import METHODS, Method, TrainConfig
+from mixsd.train.config import Method, TrainConfig
 
 # Fields the pipeline sets itself; the per-stage sections may set any other field of the stage's config.
 OWNED = {
@@ -44,7 +44,7 @@ TARGET_DEFAULTS = {"on_fail": "gold"}
 class InjectConfig:
     facts: str = setting(help="facts file, or a directory with train.jsonl and evaluation splits (mixsd data ...)")
     out: str = setting(help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
-    model: str = setting(DEFAULT_MODEL, "base model: alias, directory, .gguf file or hub id")
+    model: str = setting(DEFAULT_MODEL, MODEL_HELP)
     method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
     lam: float = setting(DEFAULT_LAM, "MixSD's naive-conditional probability")
     lora: int | None = setting(None, "LoRA rank R (default: full fine-tuning)")
@@ -56,33 +56,19 @@ class InjectConfig:
     eval: dict[str, Any] = section("more EvalConfig fields (YAML)")
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        check_choices(self)
         for stage, cls in STAGE_CONFIGS.items():
-            values = getattr(self, stage) or {}
-            if not isinstance(values, dict):
-                raise MixsdError(f"section {stage!r} must be a mapping")
-            allowed = sorted({f.name for f in fields(cls)} - OWNED[stage])
-            values = {k.replace("-", "_"): v for k, v in values.items()}
-            unknown = [key for key in values if key not in allowed]
-            if unknown:
-                raise MixsdError(f"unknown key {unknown[0]!r} in the {stage} section; valid keys: {', '.join(allowed)}")
-            setattr(self, stage, coerce(cls, values))
+            setattr(self, stage, mapping(cls, getattr(self, stage) or {}, f" in the {stage} section", OWNED[stage]))
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:
         """Build from a YAML mapping whose keys mirror the CLI flags (dashes or underscores)."""
-        values = {k.replace("-", "_"): v for k, v in values.items()}
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise MixsdError(
-                f"unknown key {unknown[0]!r}; valid keys: {', '.join(f.name for f in fields(cls))}", path=source
-            )
-        missing = [k for k in ("facts", "out") if values.get(k) is None]
-        if missing:
-            raise MixsdError(f"missing {missing[0]!r}", path=source)
         try:
-            return cls(**coerce(cls, values))
+            values = mapping(cls, values)
+            missing = [k for k in ("facts", "out") if values.get(k) is None]
+            if missing:
+                raise MixsdError(f"missing {missing[0]!r}")
+            return cls(**values)
         except MixsdError as e:
             raise MixsdError(str(e), path=source) from None
 
@@ -99,10 +85,6 @@ def fact_files(facts: str) -> tuple[Path, list]:
     if not records:
         raise MixsdError("no facts to inject", path=train_file)
     return train_file, records
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # Per stage, settings added after runs were first keyed: left out of the key at their default, so those runs resume.
@@ -195,7 +177,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             lora=config.lora,
             **config.train,
         )
-        key = _key(_settings(rcfg), key, _sha(data))
+        key = _key(_settings(rcfg), key, file_sha256(data))
 
         def run() -> None:
             # Continue an interrupted training of these same inputs from its last checkpoint; anything else in
@@ -240,7 +222,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
                 flush=True,
             )
 
-    key = _key({}, _sha(train_file))
+    key = _key({}, file_sha256(train_file))
     for name, build in table:
         if stop_after and PLAN.index(name) > PLAN.index(stop_after):
             return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -23,6 +23,7 @@ from mixsd.errors import MixsdError
 from mixsd.io import check_file
 
 DEFAULT_MODEL = "smollm2-135m"
+MODEL_HELP = "base model: alias, local directory, .gguf file or hub id"
 DEFAULT_LAM = 0.3  # the authors' recommendation (0.3-0.5)
 DEFAULT_MAX_NEW_TOKENS = 64  # KGFact and KGFunc answers fit; also the evaluation's answer budget
 
@@ -40,14 +41,28 @@ def decode_setting(what: str) -> Any:
     )
 
 
-def check_decode(value: str) -> None:
-    if value not in typing.get_args(Decode):
-        raise MixsdError(f"--decode must be auto, eager or static, got {value!r}")
+def check_choices(config: Any) -> None:
+    """Every `Literal` field holds one of its choices: the annotation is the one list of them, for flags (argparse),
+    YAML (`coerce`) and the Python API alike."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        kind, choices = _kind(hints[f.name])
+        value = getattr(config, f.name)
+        if choices is not None and not _fits(value, hints[f.name], kind, choices):
+            raise MixsdError(f"{flag_name(f)} must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def setting(default: Any = MISSING, help: str = "", *, flag: str | None = None, cli: bool = True) -> Any:
     """A config field with its help text; `flag` renames its CLI flag, `cli=False` keeps it off the CLI."""
     return field(default=default, metadata={"help": help, "flag": flag, "cli": cli})
+
+
+@dataclass(kw_only=True)
+class Placement:
+    """Where a stage's model runs: the flags of the stages that load a model to decode or score with."""
+
+    dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
+    device: str | None = setting(None, "default: cuda if available, else cpu")
 
 
 def section(help: str) -> Any:
@@ -56,7 +71,8 @@ def section(help: str) -> Any:
 
 
 def cli_fields(cls: type) -> list[Field]:
-    return [f for f in fields(cls) if f.metadata.get("cli", True)]
+    """The fields that are flags, a stage's own first and the shared ones (keyword-only mixins) after."""
+    return sorted((f for f in fields(cls) if f.metadata.get("cli", True)), key=lambda f: f.kw_only is True)
 
 
 def flag_name(f: Field) -> str:
@@ -109,15 +125,24 @@ def from_args(cls: type[C], args: argparse.Namespace) -> C:
 
 def apply_yaml(parser: argparse.ArgumentParser, cls: type, path: str) -> None:
     """Make the YAML file's values the parser's defaults, so flags given on the command line still win."""
-    values = {k.replace("-", "_"): v for k, v in load_yaml(path).items()}
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(known))}", path=path)
     try:
-        parser.set_defaults(**coerce(cls, values))
+        parser.set_defaults(**mapping(cls, load_yaml(path)))
     except MixsdError as e:
-        raise MixsdError(str(e), path=path) from None
+        raise MixsdError(str(e), path=e.path or path) from None
+
+
+def mapping(cls: type | set[str], values: Any, where: str = "", owned: set[str] = frozenset()) -> dict[str, Any]:
+    """Settings given as a mapping (a YAML file, an `inject` section, a sweep grid entry) as `cls`'s field values:
+    keys with dashes or underscores, none unknown (or `owned` by the caller), each value of its field's type. A set
+    of names instead of a class checks the keys alone."""
+    if not isinstance(values, dict):
+        raise MixsdError(f"expected a mapping of settings{where}, got {values!r}")
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    allowed = sorted((cls if isinstance(cls, set) else {f.name for f in fields(cls)}) - owned)
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise MixsdError(f"unknown key {unknown[0]!r}{where}; valid keys: {', '.join(allowed)}")
+    return values if isinstance(cls, set) else coerce(cls, values)
 
 
 def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from mixsd.errors import MixsdError
 from mixsd.io import exclusive
 from mixsd.pipeline import PLAN, InjectConfig, inject
 from mixsd.ranks import Ranks
-from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml, mapping
 from mixsd.train.config import METHODS, TrainConfig
 
 SWEEP_KEYS = {"model", "facts", "grid", "targets", "train", "eval"}
@@ -48,22 +48,20 @@ def _fmt(value: Any) -> str:
 
 def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> list[RunSpec]:
     """The grid as named runs; unknown keys and methods fail here, before any work."""
-    unknown = sorted(set(values) - SWEEP_KEYS)
-    if unknown:
-        raise MixsdError(f"unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(SWEEP_KEYS))}", path=source)
-    if not values.get("facts") or not values.get("grid"):
-        raise MixsdError("a sweep needs 'facts' and a non-empty 'grid'", path=source)
-    if not isinstance(values["grid"], list) or not all(isinstance(e, dict) for e in values["grid"]):
-        raise MixsdError("'grid' must be a list of mappings, e.g. - {method: sft, lr: [1e-5, 3e-5]}", path=source)
+    try:
+        values = mapping(SWEEP_KEYS, values)
+        if not values.get("facts") or not values.get("grid"):
+            raise MixsdError("a sweep needs 'facts' and a non-empty 'grid'")
+        if not isinstance(values["grid"], list) or not all(isinstance(e, dict) for e in values["grid"]):
+            raise MixsdError("'grid' must be a list of mappings, e.g. - {method: sft, lr: [1e-5, 3e-5]}")
+        grid = [mapping(GRID_KEYS, entry, " in the grid") for entry in values["grid"]]
+    except MixsdError as e:
+        raise MixsdError(str(e), path=source) from None
     runs: dict[str, RunSpec] = {}
-    for entry in values["grid"]:
-        entry = {k.replace("-", "_"): v for k, v in entry.items()}
+    for entry in grid:
         method = entry.get("method")
         if method not in METHODS:
             raise MixsdError(f"unknown method {method!r} in the grid; choose one of {', '.join(METHODS)}", path=source)
-        bad = sorted(set(entry) - GRID_KEYS)
-        if bad:
-            raise MixsdError(f"unknown grid key {bad[0]!r}; valid keys: {', '.join(sorted(GRID_KEYS))}", path=source)
         if "lam" in entry and method != "mixsd":
             raise MixsdError(f"'lam' only applies to method mixsd, not {method}", path=source)
         axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items() if k != "method"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from train_testdata import make_records, target_row
 
@@ -108,9 +106,3 @@ def test_vocabulary_mismatch_is_reported(tokenizer):
     completion = data.Completion(id="a", prompt="q", ids=[len(tokenizer) + 5])
     with pytest.raises(MixsdError, match="outside the model's vocabulary"):
         data.supervised_dataset([completion], tokenizer, 64, data.DataReport(path="t.jsonl", sha256=""))
-
-
-def test_sha256_is_of_the_file_bytes(tmp_path):
-    content = bytes(range(256)) * 12_000  # several read chunks
-    (tmp_path / "f").write_bytes(content)
-    assert data.file_sha256(tmp_path / "f") == hashlib.sha256(content).hexdigest()

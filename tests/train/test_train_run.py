@@ -116,6 +116,19 @@ def test_lora_is_merged_for_plain_transformers(tiny_model_dir, targets_file, tmp
     assert tok.eos_token_id == tokenizer.eos_token_id
 
 
+def test_lora_epoch_snapshots_are_merged_models_and_training_goes_on(tiny_model_dir, targets_file, tmp_path):
+    """Each epoch's snapshot is merged into a copy: the last equals the final model, an earlier one differs."""
+    out = train(config(tiny_model_dir, targets_file, tmp_path / "out", lora=4, max_steps=None, epochs=2))
+    snapshots = train(
+        config(tiny_model_dir, targets_file, tmp_path / "snap", lora=4, max_steps=None, epochs=2, save_every_epoch=True)
+    )
+    final = load_file(out / "model.safetensors")
+    last = load_file(snapshots / "epochs" / "epoch-002" / "model.safetensors")
+    first = load_file(snapshots / "epochs" / "epoch-001" / "model.safetensors")
+    assert set(last) == set(final) and all(torch.equal(last[k], final[k]) for k in final)
+    assert any(not torch.equal(first[k], final[k]) for k in final)
+
+
 def test_save_adapter_writes_an_adapter_that_loads(tiny_model_dir, targets_file, tmp_path):
     out = train(
         config(tiny_model_dir, targets_file, tmp_path / "out", lora=4, use_dora=True, save_adapter=True, max_steps=2)
@@ -127,7 +140,7 @@ def test_save_adapter_writes_an_adapter_that_loads(tiny_model_dir, targets_file,
 
 
 def test_model_card_and_log(tiny_model_dir, targets_file, tmp_path):
-    from mixsd.train.data import file_sha256
+    from mixsd.io import file_sha256
 
     out = train(config(tiny_model_dir, targets_file, tmp_path / "out", max_steps=2))
     card = (out / "README.md").read_text()
@@ -203,7 +216,7 @@ def no_model_load(monkeypatch):
         (dict(lr=0), "lr must be positive"),
         (dict(save_adapter=True), "need --lora"),
         (dict(resume=True), "nothing to resume"),
-        (dict(kl="sideways"), "unknown KL direction"),
+        (dict(kl="sideways"), "--kl must be one of forward, reverse, jsd"),
         (dict(expert_template="no placeholders"), "must contain {question}"),
         (dict(method="opsd", no_system_prompt=True), "prompt flags are for mixsd and sft"),
         (dict(train_layers="3-x"), "--train-layers must be like"),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import csv
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from typing import Any
 from mixsd.data.kgfact import INSTRUCTION, answer_turn
 from mixsd.data.records import Record, write_corpus, write_records
 from mixsd.errors import MixsdError
-from mixsd.io import check_file, read_jsonl
+from mixsd.io import check_file, file_sha256, read_jsonl
 
 
 class BadRow(ValueError):
@@ -94,7 +93,7 @@ def convert_mquake(src: str | os.PathLike, out_dir: str | os.PathLike, *, skip_b
         {
             "corpus": "mquake",
             "source": str(src),
-            "source_sha256": hashlib.sha256(Path(src).read_bytes()).hexdigest(),
+            "source_sha256": file_sha256(src),
             "duplicate_edits": duplicates,
             "skipped": len(skipped),
         },

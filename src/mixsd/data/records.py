@@ -31,7 +31,7 @@ from typing import Any
 
 from mixsd.answers import last_boxed, normalize
 from mixsd.errors import MixsdError
-from mixsd.io import read_jsonl, write_json, write_jsonl
+from mixsd.io import file_sha256, read_jsonl, write_json, write_jsonl
 
 RECORD_FIELDS = ("id", "prompt", "answer", "gold", "context", "meta")
 _FORMAT_KEYS = {"messages": ("messages",), "question": ("question",), "trl": ("privileged_context", "completion")}
@@ -251,7 +251,7 @@ def write_corpus(out_dir: str | os.PathLike, splits: dict[str, list[Record]], ma
     for name, records in splits.items():
         path = out / f"{name}.jsonl"
         write_records(path, records)
-        files[path.name] = {"records": len(records), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        files[path.name] = {"records": len(records), "sha256": file_sha256(path)}
     manifest = manifest | {"files": files}
     write_json(out / "manifest.json", manifest)
     return manifest

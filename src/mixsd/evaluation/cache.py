@@ -35,10 +35,6 @@ def model_fingerprint(name: str) -> str:
     return f"{path.resolve()}#{digest.hexdigest()[:16]}"
 
 
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def cache_root() -> Path:
     return models.cache_dir() / "eval"
 

@@ -5,20 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mixsd.chat import PromptFormat
+from mixsd.chat import PromptSettings
 from mixsd.errors import MixsdError
-from mixsd.settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_MODEL, Decode, check_decode, decode_setting, setting
+from mixsd.settings import (
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_MODEL,
+    Decode,
+    Placement,
+    check_choices,
+    decode_setting,
+    setting,
+)
+
+Select = Literal["auto", "first_peak", "last"]  # auto: the paper's rule for the method (trajectory.py)
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(PromptSettings, Placement):
     model: str | None = setting(None, "the tuned model: alias, directory, .gguf file or hub id")
     checkpoints: str | None = setting(
         None,
         "instead of --model: a `mixsd train --save-every-epoch` directory; scores every epoch snapshot "
         "(RUN/evals/*/eval.json) and writes RUN/trajectory.json",
     )
-    select: str = setting(
+    select: Select = setting(
         "auto", "with --checkpoints, the reported point: first_peak, last, or auto (SFT first peak, MixSD/OPSD last)"
     )
     checkpoint_eval: Literal["full", "memorisation"] = setting(
@@ -65,29 +75,12 @@ class EvalConfig:
     use_cache: bool = setting(
         True, "reuse the base model's cached results (--no-cache: re-score it and refresh the cache)", flag="cache"
     )
-    dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
     decode: Decode = decode_setting("greedy answers and benchmark generations")
-    no_system_prompt: bool = setting(
-        False, "no system turn, for a model that records no prompt format (a mixsd-trained one records its own)"
-    )
-    system_prompt: str | None = setting(None, "this text as the system turn, for a model that records no format")
-    chat_kwargs: str | None = setting(
-        None, "a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' (Qwen3, thinking off)"
-    )
-
-    @property
-    def prompt_format(self) -> PromptFormat:
-        """The format the flags ask for; the tuned model's recorded one wins, and a conflict is an error."""
-        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.model is None) == (self.checkpoints is None):
             raise MixsdError("give the tuned model (--model) or a run's snapshots (--checkpoints), one of them")
-        if self.select not in ("auto", "first_peak", "last"):
-            raise MixsdError(f"--select must be auto, first_peak or last, got {self.select!r}")
-        check_decode(self.decode)
-        PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)  # fails before a load
+        check_choices(self)
         if self.temperature < 0:
             raise MixsdError(f"--temperature must be 0 (greedy) or more, got {self.temperature}")
-
-    device: str | None = setting(None, "default: cuda if available, else cpu")

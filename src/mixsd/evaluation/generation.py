@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mixsd.chat import prompt_ids, stop_ids
+from mixsd.settings import DEFAULT_MAX_NEW_TOKENS
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
 
 
@@ -43,7 +44,7 @@ def greedy_answers(
     tokenizer,
     prompts: list[str],
     *,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     batch_size: int = 16,
     desc: str = "answers",
     decode: str = "auto",

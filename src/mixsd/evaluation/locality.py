@@ -33,6 +33,7 @@ from mixsd.evaluation import benchmarks, errors
 from mixsd.evaluation.cache import lookup, model_fingerprint, store
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.retention import CONFIDENCE, interval
+from mixsd.io import file_sha256
 
 KNOWN_DIR = Path(__file__).parent / "known"  # shipped known sets: <alias>.json.gz
 FAMILIES = ("generative", "mc")
@@ -61,7 +62,7 @@ def base_identity(name: str) -> str:
     """The base weights' identity: a shipped alias by its file's content (the same on every machine), any other
     model by the cache's fingerprint."""
     if name in models.ALIASES:
-        digest = hashlib.sha256(models.alias_gguf(models.ALIASES[name]).read_bytes()).hexdigest()[:16]
+        digest = file_sha256(models.alias_gguf(models.ALIASES[name]))[:16]
         return f"{name}:{digest}"
     return model_fingerprint(name)
 

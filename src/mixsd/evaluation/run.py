@@ -23,14 +23,14 @@ from mixsd import models
 from mixsd.chat import format_of, saved_format, settle, use_format
 from mixsd.errors import MixsdError
 from mixsd.evaluation import benchmarks, errors, facts, fisher, general, locality
-from mixsd.evaluation.cache import cached, file_digest, lookup, model_fingerprint, store
+from mixsd.evaluation.cache import cached, lookup, model_fingerprint, store
 from mixsd.evaluation.config import EvalConfig
 from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.evaluation.nll import read_targets, target_nll
 from mixsd.evaluation.retention import retention_table
 from mixsd.evaluation.schema import SCHEMA_VERSION
-from mixsd.io import exclusive, write_json
+from mixsd.io import exclusive, file_sha256, write_json
 from mixsd.ranks import Ranks
 
 
@@ -198,7 +198,7 @@ class _Run:
             probe = split in facts.PROBE_SPLITS
             key = {
                 "kind": "answers",
-                "file": file_digest(fact_set.files[split]),
+                "file": file_sha256(fact_set.files[split]),
                 "n": len(records),
                 "max_new_tokens": config.max_new_tokens,
                 "batch_size": config.batch_size,
@@ -429,7 +429,7 @@ class _Run:
             t0 = time.time()
             key = {
                 "kind": "target_nll",
-                "file": file_digest(config.targets),
+                "file": file_sha256(config.targets),
                 "model": self.fingerprints["base"],
                 "dtype": config.dtype,
                 **format_of(tokenizer).key(),  # a corpus file's prompts are rendered in the evaluation's format

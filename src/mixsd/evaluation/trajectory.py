@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 from mixsd.errors import MixsdError
-from mixsd.evaluation.config import EvalConfig
+from mixsd.evaluation.config import EvalConfig, Select
 from mixsd.io import read_json, write_json
 from mixsd.ranks import Ranks
 
-RULES = ("first_peak", "last")
+RULES = get_args(Select)[1:]
 PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last"}
 
 

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from typing import Literal
 
 from mixsd.answers import ExtractMode
-from mixsd.chat import PromptFormat
+from mixsd.chat import PromptSettings
 from mixsd.errors import MixsdError
 from mixsd.settings import (
     DEFAULT_LAM,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_MODEL,
+    MODEL_HELP,
     Decode,
-    check_decode,
+    Placement,
+    check_choices,
     decode_setting,
     setting,
 )
@@ -23,10 +24,10 @@ OnFail = Literal["skip", "gold", "lower-lam"]
 
 
 @dataclass
-class TargetConfig:
+class TargetConfig(PromptSettings, Placement):
     data: str = setting(help="corpus JSONL (any format `mixsd data import` reads)")
     out: str = setting(help="targets JSONL (TRL conversational format + a mixsd block)")
-    model: str = setting(DEFAULT_MODEL, "alias, local directory, .gguf file or hub id")
+    model: str = setting(DEFAULT_MODEL, MODEL_HELP)
     lam: float = setting(DEFAULT_LAM, "probability of the naive conditional per token")
     temperature: float = setting(0.0, "0: argmax of the picked conditional; T > 0: top-k sampling")
     top_k: int = setting(64, "tokens sampled from when temperature > 0")
@@ -39,13 +40,6 @@ class TargetConfig:
         "paper-kgfact, paper-kgfunc, paper-simpleqa (the authors' wording), or a file or text with "
         "{question} and {context} (default: ours)",
     )
-    no_system_prompt: bool = setting(
-        False, "no system turn in the prompts, as in the paper (a template that always writes one keeps it empty)"
-    )
-    system_prompt: str | None = setting(None, "this text as the system turn (default: the chat template's own)")
-    chat_kwargs: str | None = setting(
-        None, "a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' for Qwen3 (thinking off)"
-    )
     extract: ExtractMode = setting("boxed_or_number", "how the answer is taken from a target")
     strict: bool = setting(False, "the answer must equal the gold (normalised), not contain it")
     on_fail: OnFail = setting(
@@ -55,25 +49,16 @@ class TargetConfig:
         "and write y* only if even that fails",
     )
     decode: Decode = decode_setting("the decode loop's KV storage")
-    dtype: str = setting("auto", "auto: float32 on CPU, bfloat16 on CUDA")
-    device: str | None = setting(None, "default: cuda if available, else cpu")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0.0 <= self.lam <= 1.0:
             raise MixsdError(f"--lam must be in [0, 1], got {self.lam}")
         if self.temperature < 0 or self.top_k < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise MixsdError("--temperature must be >= 0 and --top-k, --max-new-tokens, --batch-size >= 1")
         if self.retries < 0:
             raise MixsdError("--retries must be >= 0")
-        check_decode(self.decode)
-        if self.on_fail not in typing.get_args(OnFail):
-            raise MixsdError(f"--on-fail must be skip, gold or lower-lam, got {self.on_fail!r}")
-        PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)  # fails before a load
-
-    @property
-    def prompt_format(self) -> PromptFormat:
-        """How every prompt is rendered; recorded in each row when it is not the default (chat.py)."""
-        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
+        check_choices(self)
 
     @property
     def lam_schedule(self) -> tuple[float, ...]:

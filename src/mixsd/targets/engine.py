@@ -32,23 +32,32 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from transformers import DynamicCache
 
 from mixsd.errors import MixsdError
+from mixsd.settings import DEFAULT_LAM, DEFAULT_MAX_NEW_TOKENS, Decode
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    lam: float = 0.3  # probability that a step takes the naive conditional
+    """The loop's settings. `mixsd targets` builds it from its TargetConfig (`of`), which declares each one with
+    its flag, help and default; the defaults here are the same constants, for the loop's other callers."""
+
+    lam: float = DEFAULT_LAM  # probability that a step takes the naive conditional
     temperature: float = 0.0  # 0 = argmax of the picked conditional
     top_k: int = 64
-    max_new_tokens: int = 256
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     batch_size: int = 16  # records decoded together (2 cache rows each)
     seed: int = 0
-    decode: str = "auto"  # eager (dynamic cache) | static (fixed slots, compiled on CUDA) | auto: static on CUDA
+    decode: Decode = "auto"  # eager (dynamic cache) | static (fixed slots, compiled on CUDA) | auto: static on CUDA
+
+    @classmethod
+    def of(cls, config: Any, **changes: Any) -> DecodeConfig:
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)} | changes)
 
 
 @dataclass

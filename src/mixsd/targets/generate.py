@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from collections import Counter, deque
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -25,7 +25,7 @@ from mixsd.answers import extract, matches
 from mixsd.chat import prompt_ids, stop_ids, use_format
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
-from mixsd.io import atomic_open, dumps_line, exclusive, write_json, write_jsonl
+from mixsd.io import atomic_open, dumps_line, exclusive, file_sha256, write_json, write_jsonl
 from mixsd.ranks import Ranks
 from mixsd.targets.config import TargetConfig
 from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder, Result
@@ -137,7 +137,7 @@ def generate_targets(config: TargetConfig, model=None, tokenizer=None) -> Target
             device = config.device or ranks.device()
             model, tokenizer = models.load(config.model, dtype=config.dtype, device=device)
         use_format(tokenizer, config.prompt_format)
-        data_sha = hashlib.sha256(data_path.read_bytes()).hexdigest()
+        data_sha = file_sha256(data_path)
         stamp = fingerprint(config, data_sha, template, str(getattr(model, "name_or_path", config.model)))
         mine = ranks.share(records)
         finished = _read_partials(out, stamp)
@@ -211,7 +211,6 @@ def _decode_and_verify(
     With `--on-fail lower-lam` a target that still fails goes down the lam schedule, each level with its own
     retries; attempts are numbered on across levels, so each record's coins depend on it alone, whatever the batch.
     """
-    settings = {f.name: getattr(config, f.name) for f in fields(DecodeConfig)}  # all are TargetConfig fields too
     schedule = config.lam_schedule
     tokens = accepted = 0
     t0 = time.time()
@@ -219,7 +218,7 @@ def _decode_and_verify(
     bar = tqdm(total=len(todo), initial=len(done), desc="targets", unit="rec", dynamic_ncols=True, disable=not shown)
     with bar, open(partial, "a", encoding="utf-8") as sink:
         for level, lam in enumerate(schedule):
-            decoder = MixedDecoder(model, DecodeConfig(**settings | {"lam": lam}), stop_ids(tokenizer, model))
+            decoder = MixedDecoder(model, DecodeConfig.of(config, lam=lam), stop_ids(tokenizer, model))
             first = {job.key: job.attempt for job in queue}  # each record's first attempt at this level
             lower: deque[Job] = deque()
             for result in decoder.run(queue):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import time
 from dataclasses import asdict
@@ -71,8 +72,8 @@ class ProgressBar(TrainerCallback):
 
 
 class EpochSnapshots(TrainerCallback):
-    """Keep the model after every epoch in ROOT/epoch-001, ... (weights and tokenizer, no optimiser state), with the
-    run's settings in ROOT/train.json: the trajectory that `mixsd eval --checkpoints` scores."""
+    """Keep the model after every epoch in ROOT/epoch-001, ... (weights, LoRA merged, and tokenizer; no optimiser
+    state), with the run's settings in ROOT/train.json: the trajectory that `mixsd eval --checkpoints` scores."""
 
     def __init__(self, root: str | Path, tokenizer, config):
         self.root, self.tokenizer, self.config = Path(root), tokenizer, config
@@ -83,6 +84,8 @@ class EpochSnapshots(TrainerCallback):
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         dest = self.root / f"epoch-{round(state.epoch):03d}"
         tmp = dest.with_name(f".{dest.name}")
+        if self.config.lora is not None:  # a full model, for `eval --checkpoints`: merged into a copy, which
+            model = copy.deepcopy(model).merge_and_unload()  # costs one model's memory while it is saved
         save_into(model, self.tokenizer, tmp, with_format=True)
         write_json(tmp / "state.json", {"epoch": state.epoch, "step": state.global_step})
         if dest.exists():  # a resumed run passing this epoch again

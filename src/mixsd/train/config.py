@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from mixsd.chat import PromptFormat
+from mixsd.chat import PromptSettings
 from mixsd.errors import MixsdError
-from mixsd.settings import DEFAULT_MODEL, setting
+from mixsd.settings import DEFAULT_MODEL, MODEL_HELP, check_choices, setting
 
 Method = Literal["mixsd", "sft", "opsd"]
 Schedule = Literal["constant", "linear", "cosine"]
@@ -32,13 +32,13 @@ KL_ALPHA: dict[Divergence, float] = {"forward": 0.0, "reverse": 1.0, "jsd": 0.5}
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(PromptSettings):
     """One training run: `data` (targets file for `mixsd`, corpus file otherwise) into the model directory `out`."""
 
     data: str = setting(help="targets file (--method mixsd) or corpus file (sft, opsd)")
     out: str = setting(help="output directory for the trained model")
     method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
-    model: str = setting(DEFAULT_MODEL, "base model: alias, directory or hub id")
+    model: str = setting(DEFAULT_MODEL, MODEL_HELP)
     # Optimisation. With lr 1e-4 and 8 epochs SmolLM2-135M memorises 90% of KGFact-small (docs/training.md).
     lr: float | None = setting(None, f"learning rate (default {DEFAULT_LR_FULL:g} full, {DEFAULT_LR_LORA:g} LoRA)")
     epochs: float = setting(8.0, "passes over the data")
@@ -86,18 +86,6 @@ class TrainConfig:
     expert_template: str | None = setting(
         None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})"
     )
-    no_system_prompt: bool = setting(
-        False, "sft: no system turn in the prompts (mixsd reads the format its targets were made in)"
-    )
-    system_prompt: str | None = setting(None, "sft: this text as the system turn (default: the chat template's own)")
-    chat_kwargs: str | None = setting(
-        None, "sft: a JSON object for the chat template, e.g. '{\"enable_thinking\": false}' (Qwen3, thinking off)"
-    )
-
-    @property
-    def prompt_format(self) -> PromptFormat:
-        """The format the flags ask for; a targets file's recorded one wins, and a conflict is an error."""
-        return PromptFormat.from_settings(self.no_system_prompt, self.system_prompt, self.chat_kwargs)
 
     @property
     def learning_rate(self) -> float:
@@ -130,8 +118,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Reject impossible settings before anything is loaded."""
-        if self.method not in METHODS:
-            raise MixsdError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        super().__post_init__()
+        check_choices(self)
         positive = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -147,8 +135,6 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise MixsdError(f"{name} must be positive, got {value}")
-        if self.lr_schedule not in get_args(Schedule):
-            raise MixsdError(f"--lr-schedule must be one of {', '.join(get_args(Schedule))}, got {self.lr_schedule!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise MixsdError(f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}")
         if (self.layers is not None or self.replay) and self.method == "opsd":
@@ -157,14 +143,10 @@ class TrainConfig:
             raise MixsdError("--replay must be >= 0 and --replay-max-new-tokens >= 1")
         if self.save_steps < 0:
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
-        if self.save_every_epoch and self.lora is not None:
-            raise MixsdError("--save-every-epoch keeps full models; with --lora it is not supported yet")
         if self.lora is None and (self.save_adapter or self.use_dora or self.use_rslora or self.lora_alpha):
             raise MixsdError("--save-adapter, --dora, --rslora and --lora-alpha need --lora R")
         if not self.prompt_format.is_default and self.method == "opsd":
             raise MixsdError("the prompt flags are for mixsd and sft: SDFT renders the opsd prompts itself")
-        if self.kl not in KL_ALPHA:
-            raise MixsdError(f"unknown KL direction {self.kl!r}; choose one of {', '.join(KL_ALPHA)}")
         if self.method == "opsd":
             if (self.batch_size * self.grad_accum) % self.rollouts:
                 raise MixsdError(

@@ -9,7 +9,6 @@ for `mixsd` the ids the target engine sampled, for `sft` the tokenised answer.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from datasets import Dataset
 from mixsd.chat import PromptFormat, prompt_ids
 from mixsd.data.records import Record, read_records
 from mixsd.errors import MixsdError
-from mixsd.io import read_jsonl
+from mixsd.io import file_sha256, read_jsonl
 from mixsd.targets.prompts import expert_prompt
 from mixsd.targets.rows import InvalidTarget, TargetRow
 
@@ -60,14 +59,6 @@ class DataReport:
         if self.too_long:
             parts.append(f"{self.too_long} too long skipped")
         return ", ".join(parts)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
