@@ -113,7 +113,7 @@ def test_bad_benchmark_sources_are_one_line_errors(case, tmp_path, capsys):
 
 
 BAD_TARGETS = {
-    "empty file": (b"", None, "no verified targets"),
+    "empty file": (b"", None, "no records"),
     "malformed JSON": (b'{"id": \n', 1, "malformed JSON"),
     "not a target row": (lines({"x": 1}), 1, "not a MixSD target"),
     "a corpus, not targets": (lines(GOOD), 1, "this is a corpus record"),

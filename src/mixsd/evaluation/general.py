@@ -90,11 +90,9 @@ def _as_question(text: str, source: str) -> str:
 
 def trained_answers(path: str) -> list[str]:
     """The assistant turns a model was trained on: a targets file's texts, or a corpus file's answers."""
-    from mixsd.data.records import record_from_json
-    from mixsd.io import read_jsonl
-    from mixsd.targets.rows import TargetRow
+    from mixsd.targets.rows import TargetRow, read_trained
 
-    return [TargetRow.from_json(o).text if "mixsd" in o else record_from_json(o).answer for _, o in read_jsonl(path)]
+    return [r.text if isinstance(r, TargetRow) else r.answer for _, r in read_trained(path)]
 
 
 def trained_opening(answers: list[str]) -> str | None:

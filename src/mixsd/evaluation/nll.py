@@ -15,11 +15,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from mixsd.chat import DEFAULT_FORMAT, PromptFormat, format_of, prompt_ids, rendering, stop_ids
-from mixsd.data.records import InvalidRecord, record_from_json
 from mixsd.errors import MixsdError
 from mixsd.evaluation.generation import padded
-from mixsd.io import read_jsonl
-from mixsd.targets.rows import InvalidTarget, TargetRow
+from mixsd.targets.rows import TargetRow, read_trained
 
 
 def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str, dict | None]]:
@@ -31,21 +29,12 @@ def read_targets(path: str | Path) -> list[tuple[str, str, list[int] | str, str,
     none); any record format that `mixsd data import` accepts gives its answer text ("corpus", tokenized by
     `target_nll`) and no format. Needs no model, so files are checked before one loads.
     """
-    rows = []
-    for lineno, obj in read_jsonl(path):
-        try:
-            if "mixsd" in obj:
-                target = TargetRow.from_json(obj)
-                fmt = target.prompt_format or DEFAULT_FORMAT.to_json()
-                rows.append((target.id, target.prompt, target.token_ids, target.source, fmt))
-            else:
-                record = record_from_json(obj)
-                rows.append((record.id, record.prompt, record.answer, "corpus", None))
-        except (InvalidRecord, InvalidTarget) as e:
-            raise MixsdError(str(e), path=path, line=lineno) from None
-    if not rows:
-        raise MixsdError("no records", path=path)
-    return rows
+    return [
+        (r.id, r.prompt, r.token_ids, r.source, r.prompt_format or DEFAULT_FORMAT.to_json())
+        if isinstance(r, TargetRow)
+        else (r.id, r.prompt, r.answer, "corpus", None)
+        for _, r in read_trained(path)
+    ]
 
 
 @torch.inference_mode()

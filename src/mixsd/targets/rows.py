@@ -7,9 +7,12 @@ defined here once; `to_json` fixes the key order, so the same row always gives t
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
-from mixsd.data.records import derived_id
+from mixsd.data.records import InvalidRecord, Record, derived_id, record_from_json
+from mixsd.errors import MixsdError
+from mixsd.io import read_jsonl
 
 
 class InvalidTarget(ValueError):
@@ -63,3 +66,25 @@ class TargetRow:
             token_ids=ids,
             **{k: v for k, v in meta.items() if k in known},
         )
+
+
+def read_trained(path: str | Path) -> list[tuple[int, TargetRow | Record]]:
+    """(line, row) for each line of a file a model is trained on: a targets row (it has a `mixsd` block) or a
+    corpus record in any format `mixsd data import` reads. The one reader of both kinds, for training, the
+    target NLL and the leakage probe; it needs no model, so a bad line (or a repeated id) fails before one loads."""
+    rows: list[tuple[int, TargetRow | Record]] = []
+    first_line: dict[str, int] = {}
+    for lineno, obj in read_jsonl(path):
+        try:
+            row = TargetRow.from_json(obj) if "mixsd" in obj else record_from_json(obj)
+        except InvalidTarget as e:
+            raise MixsdError(str(e), path=path, line=lineno) from None
+        except InvalidRecord as e:
+            raise MixsdError(f"not a MixSD target (no mixsd block) nor a record: {e}", path=path, line=lineno) from None
+        if row.id in first_line:
+            raise MixsdError(f"duplicate id {row.id!r} (first on line {first_line[row.id]})", path=path, line=lineno)
+        first_line[row.id] = lineno
+        rows.append((lineno, row))
+    if not rows:
+        raise MixsdError("no records", path=path)
+    return rows

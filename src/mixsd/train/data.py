@@ -17,11 +17,11 @@ from pathlib import Path
 from datasets import Dataset
 
 from mixsd.chat import PromptFormat, prompt_ids
-from mixsd.data.records import Record, read_records
+from mixsd.data.records import Record
 from mixsd.errors import MixsdError
-from mixsd.io import file_sha256, read_jsonl
+from mixsd.io import file_sha256
 from mixsd.targets.prompts import expert_prompt
-from mixsd.targets.rows import InvalidTarget, TargetRow
+from mixsd.targets.rows import TargetRow, read_trained
 
 
 @dataclass(frozen=True)
@@ -64,23 +64,16 @@ class DataReport:
 def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
     """Verified MixSD targets of a `mixsd targets` file; unverified ones are counted and dropped."""
     report = DataReport(path=str(path), sha256="")
-    completions, lams, first_line, formats = [], set(), {}, set()
-    for line, obj in read_jsonl(path):
+    completions, lams, formats = [], set(), set()
+    for line, row in read_trained(path):
         report.read += 1
-        try:
-            row = TargetRow.from_json(obj)
-        except InvalidTarget as e:
-            if "prompt" in obj and "answer" in obj:
-                raise MixsdError(
-                    "this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
-                    "or make targets with `mixsd targets`",
-                    path=path,
-                    line=line,
-                ) from None
-            raise MixsdError(str(e), path=path, line=line) from None
-        if row.id in first_line:
-            raise MixsdError(f"duplicate id {row.id!r} (first on line {first_line[row.id]})", path=path, line=line)
-        first_line[row.id] = line
+        if not isinstance(row, TargetRow):
+            raise MixsdError(
+                "this is a corpus record, not a MixSD target: train on it with --method sft or opsd, "
+                "or make targets with `mixsd targets`",
+                path=path,
+                line=line,
+            )
         if row.verified is not True:
             report.unverified += 1
             continue
@@ -99,14 +92,12 @@ def read_targets(path: str | Path) -> tuple[list[Completion], DataReport]:
 
 
 def read_corpus(path: str | Path) -> tuple[list[Record], DataReport]:
-    """The records of a corpus file, in any format `read_records` accepts."""
-    first = next(read_jsonl(path), None)
-    if first is not None and "mixsd" in first[1]:
-        # read_records would take the decoded target text as the answer: not what sft or opsd mean.
-        raise MixsdError("this is a MixSD targets file: train on it with --method mixsd", path=path, line=first[0])
-    records = read_records(path)
-    if not records:
-        raise MixsdError("no records in file", path=path)
+    """The records of a corpus file, in any format `mixsd data import` reads."""
+    rows = read_trained(path)
+    targets = [line for line, row in rows if isinstance(row, TargetRow)]
+    if targets:  # its answer would be the decoded target text: not what sft or opsd mean
+        raise MixsdError("this is a MixSD targets file: train on it with --method mixsd", path=path, line=targets[0])
+    records = [row for _, row in rows]
     return records, DataReport(path=str(path), sha256=file_sha256(path), read=len(records))
 
 
