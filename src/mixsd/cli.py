@@ -56,50 +56,16 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from mixsd.report.sweep import write_sweep_report
+    from mixsd.report.sweep import headline, write_sweep_report
 
     path = write_sweep_report(args.dir)
-    text = path.read_text(encoding="utf-8")  # the headline and its paired verdicts, then where the rest is
-    print(text[text.index("\n## At ") + 1 : text.index("\n## Plots")].rstrip() + f"\n\nreport: {path}")
+    print(f"{headline(path)}\n\nreport: {path}")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from pathlib import Path
+    from mixsd.report.paired import compare_runs
 
-    from mixsd.evaluation.schema import EvalResult
-    from mixsd.io import read_json
-    from mixsd.report.paired import compare, format_comparison
-
-    if "vs" in args.runs:  # A1 A2 ... vs B1 B2 ...: seeds of one configuration against seeds of another
-        cut = args.runs.index("vs")
-        sides = [args.runs[:cut], args.runs[cut + 1 :]]
-    else:
-        sides = [args.runs[:1], args.runs[1:]]
-    if not all(sides) or ("vs" not in args.runs and len(args.runs) != 2):
-        raise MixsdError("give two runs, A B, or the seeds of each side, A1 A2 ... vs B1 B2 ...")
-    paths = [[Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in side] for side in sides]
-    results = []
-    for side in paths:
-        results.append([])
-        for path in side:
-            if not path.is_file():
-                raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
-            results[-1].append(read_json(path))
-            EvalResult.from_json(results[-1][-1], path)
-    names = [", ".join(map(str, side)) for side in paths]
-    try:
-        rows = compare(*results, resamples=args.bootstrap, seed=args.seed)
-    except (KeyError, TypeError, AttributeError, IndexError) as e:
-        raise MixsdError(
-            f"per-item scores are not laid out as mixsd writes them ({type(e).__name__}: {e})",
-            path=" or ".join(names),
-        ) from None
-    if not rows:
-        raise MixsdError(
-            "the files share no scored items (fact answers, benchmark items or general prompts) to pair",
-            path=" and ".join(names),
-        )
-    print(format_comparison(rows, *names))
+    print(compare_runs(args.runs, resamples=args.bootstrap, seed=args.seed))
 
 
 def cmd_targets(args: argparse.Namespace) -> None:
@@ -183,24 +149,9 @@ def cmd_data_kgfunc(args: argparse.Namespace) -> None:
 
 
 def cmd_nll(args: argparse.Namespace) -> None:
-    import json
+    from mixsd.evaluation.nll import files_nll
 
-    from mixsd import models
-    from mixsd.chat import PromptFormat, use_format
-    from mixsd.evaluation.nll import read_targets, target_nll
-    from mixsd.io import write_json
-
-    formats = set()
-    for path in args.files:  # every file is checked before the model loads
-        formats |= {json.dumps(fmt, sort_keys=True) for *_, fmt in read_targets(path) if fmt is not None}
-    model, tokenizer = models.load(args.model, dtype=args.dtype, device=args.device)
-    if len(formats) == 1:  # corpus files in the targets files' format, so that the NLLs compare like for like
-        use_format(tokenizer, PromptFormat.from_json(json.loads(formats.pop())))
-    rows = [target_nll(model, tokenizer, path, batch_size=args.batch_size) for path in args.files]
-    for row in rows:
-        print(f"{row['mean_nll']:.4f} nats/token  {row['records']:>5} records {row['tokens']:>7} tokens  {row['file']}")
-    if args.out:
-        write_json(args.out, {"model": args.model, "files": rows})
+    files_nll(args.files, args.model, out=args.out, batch_size=args.batch_size, dtype=args.dtype, device=args.device)
 
 
 def build_parser() -> argparse.ArgumentParser:

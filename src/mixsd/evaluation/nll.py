@@ -8,15 +8,18 @@ tokens are not counted, so files that stored them and files that did not compare
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from mixsd.chat import DEFAULT_FORMAT, PromptFormat, format_of, prompt_ids, rendering, stop_ids
+from mixsd import models
+from mixsd.chat import DEFAULT_FORMAT, PromptFormat, format_of, prompt_ids, rendering, stop_ids, use_format
 from mixsd.errors import MixsdError
 from mixsd.evaluation.generation import padded
+from mixsd.io import write_json
 from mixsd.targets.rows import TargetRow, read_trained
 
 
@@ -96,3 +99,19 @@ def target_nll(model, tokenizer, path: str | Path, *, batch_size: int = 8) -> di
         "mean_nll": total / tokens,
         "mean_record_nll": sum(nll / n for nll, n in per_record.values()) / len(per_record),
     }
+
+
+def files_nll(files: list[str], model_name: str, *, out: str | None, batch_size: int, dtype: str, device: str | None):
+    """`mixsd nll`: each file's NLL under one model, printed (and written to `out`). Corpus files are rendered in
+    the targets files' format, so that the NLLs compare like for like."""
+    formats = set()
+    for path in files:  # every file is checked before the model loads
+        formats |= {json.dumps(fmt, sort_keys=True) for *_, fmt in read_targets(path) if fmt is not None}
+    model, tokenizer = models.load(model_name, dtype=dtype, device=device)
+    if len(formats) == 1:
+        use_format(tokenizer, PromptFormat.from_json(json.loads(formats.pop())))
+    rows = [target_nll(model, tokenizer, path, batch_size=batch_size) for path in files]
+    for row in rows:
+        print(f"{row['mean_nll']:.4f} nats/token  {row['records']:>5} records {row['tokens']:>7} tokens  {row['file']}")
+    if out:
+        write_json(out, {"model": model_name, "files": rows})

@@ -11,6 +11,7 @@ the items of every task at once, as the per-run intervals do. Each figure gets a
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 from mixsd.chat import DEFAULT_FORMAT
 from mixsd.errors import MixsdError
 from mixsd.evaluation.retention import CONFIDENCE, interval, paired_difference
+from mixsd.evaluation.schema import EvalResult
+from mixsd.io import read_json
 
 HIGHER_IS_BETTER = {"memorisation", "probe", "retention", "locality"}  # leakage, collapse and gold NLL are better lower
 IDENTICAL = "identical on every item"
@@ -138,6 +141,37 @@ def _locality(runs: list[dict], split, rng: np.random.Generator, resamples: int)
             point, samples = seeded_difference(*split([[s[i] for i in chosen] for s in scores]), picks, rng)
             out[name] = _row("locality", len(chosen), point, samples)
     return out
+
+
+def compare_runs(runs: list[str], *, resamples: int, seed: int) -> str:
+    """`mixsd compare A B` or `A1 A2 ... vs B1 B2 ...` (eval.json files or run directories), as a table."""
+    cut = runs.index("vs") if "vs" in runs else 1  # A1 A2 ... vs B1 B2 ...: the seeds of each configuration
+    sides = [runs[:cut], runs[cut + ("vs" in runs) :]]
+    if not all(sides) or ("vs" not in runs and len(runs) != 2):
+        raise MixsdError("give two runs, A B, or the seeds of each side, A1 A2 ... vs B1 B2 ...")
+    paths = [[Path(p) / "eval.json" if Path(p).is_dir() else Path(p) for p in side] for side in sides]
+    results = []
+    for side in paths:
+        results.append([])
+        for path in side:
+            if not path.is_file():
+                raise MixsdError("no such file (give an eval.json or a run directory holding one)", path=path)
+            results[-1].append(read_json(path))
+            EvalResult.from_json(results[-1][-1], path)
+    names = [", ".join(map(str, side)) for side in paths]
+    try:
+        rows = compare(*results, resamples=resamples, seed=seed)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise MixsdError(
+            f"per-item scores are not laid out as mixsd writes them ({type(e).__name__}: {e})",
+            path=" or ".join(names),
+        ) from None
+    if not rows:
+        raise MixsdError(
+            "the files share no scored items (fact answers, benchmark items or general prompts) to pair",
+            path=" and ".join(names),
+        )
+    return format_comparison(rows, *names)
 
 
 def format_comparison(rows: dict[str, dict[str, Any]], a: str, b: str) -> str:

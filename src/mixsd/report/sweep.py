@@ -41,6 +41,12 @@ def _f(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def headline(report: Path) -> str:
+    """The report's headline and paired verdicts, what `mixsd report` prints (the rest stays in the file)."""
+    text = report.read_text(encoding="utf-8")
+    return text[text.index("\n## At ") + 1 : text.index("\n## Plots")].rstrip()
+
+
 def write_sweep_report(sweep_dir: str | Path) -> Path:
     sweep_dir = Path(sweep_dir)
     rows = collect(sweep_dir)
