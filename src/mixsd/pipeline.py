@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,22 @@ def inject(config: InjectConfig, stop_after: str | None = None) -> dict | None:
         return _inject(config, stop_after, train_file, records, out)
 
 
+@dataclass
+class Stage:
+    """One step of `inject`: its settings (keyed with the previous stage's key and the digests of `hashed`, read
+    when the stage comes up), the file that exists once it is done, the ledger entry that records its key, and the
+    call that does the work."""
+
+    name: str
+    settings: dict[str, Any]
+    output: Path
+    ledger: Stages
+    entry: str
+    run: Callable[[], None]
+    hashed: tuple[Path, ...] = ()
+    note: str = ""
+
+
 def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, records: list, out: Path) -> dict | None:
     from mixsd.evaluation.run import evaluate
     from mixsd.report.single import write_run_report
@@ -152,89 +169,80 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     mixsd = config.method == "mixsd"
     data = (Path(config.targets_out) if config.targets_out else out / "targets.jsonl") if mixsd else train_file
     model_dir = out / "model"
+    tcfg = TargetConfig(
+        data=str(train_file), out=str(data), model=config.model, lam=config.lam, **(TARGET_DEFAULTS | config.targets)
+    )
+    rcfg = TrainConfig(
+        data=str(data), out=str(model_dir), method=config.method, model=config.model, lora=config.lora, **config.train
+    )
+    ecfg = EvalConfig(  # `targets`: their NLL under the base, MixSD's targets or SFT's y*
+        model=str(model_dir),
+        base=config.model,
+        facts=config.facts,
+        out=str(out / "eval.json"),
+        targets=str(data),
+        **config.eval,
+    )
 
-    # Each stage, given the key of everything before it: (its key, the file that exists once it is done,
-    # the ledger that records it, its entry there, a note for the banner, the call that does the work).
-    def targets_stage(key: str):
-        tcfg = TargetConfig(
-            data=str(train_file),
-            out=str(data),
-            model=config.model,
-            lam=config.lam,
-            **(TARGET_DEFAULTS | config.targets),
+    def train_run() -> None:
+        # Continue an interrupted training of these same inputs from its last checkpoint; anything else in
+        # model/ (other inputs, or a run killed before its first checkpoint) is started over.
+        started = model_dir / "checkpoints" / "inject.key"
+        rcfg.resume = started.is_file() and started.read_text() == key and bool(last_checkpoint(started.parent))
+        ranks.barrier()  # every rank has decided before rank 0 clears the way
+        if not rcfg.resume and ranks.main:
+            shutil.rmtree(model_dir, ignore_errors=True)
+            started.parent.mkdir(parents=True)
+            started.write_text(key)
+        ranks.barrier()
+        train(rcfg)
+
+    plan = [
+        Stage(
+            "targets",
+            _settings(tcfg) | {"out": None},
+            data,
+            Stages(data.parent / "stages.json"),  # next to the targets, which several runs may share
+            f"targets:{data.name}",
+            lambda: generate_targets(tcfg),
+            note=f"({len(records)} facts, lam {config.lam})",
         )
-        shared = Stages(data.parent / "stages.json")  # next to the targets, which several runs may share
-        key = _key(_settings(tcfg) | {"out": None}, key)
-        note = f"({len(records)} facts, lam {config.lam})"
-        return key, data, shared, f"targets:{data.name}", note, lambda: generate_targets(tcfg)
-
-    def train_stage(key: str):
-        rcfg = TrainConfig(
-            data=str(data),
-            out=str(model_dir),
-            method=config.method,
-            model=config.model,
-            lora=config.lora,
-            **config.train,
-        )
-        key = _key(_settings(rcfg), key, file_sha256(data))
-
-        def run() -> None:
-            # Continue an interrupted training of these same inputs from its last checkpoint; anything else in
-            # model/ (other inputs, or a run killed before its first checkpoint) is started over.
-            started = model_dir / "checkpoints" / "inject.key"
-            rcfg.resume = started.is_file() and started.read_text() == key and bool(last_checkpoint(started.parent))
-            ranks.barrier()  # every rank has decided before rank 0 clears the way
-            if not rcfg.resume and ranks.main:
-                shutil.rmtree(model_dir, ignore_errors=True)
-                started.parent.mkdir(parents=True)
-                started.write_text(key)
-            ranks.barrier()
-            train(rcfg)
-
-        return key, model_dir / "README.md", stages, "train", f"({config.method})", run
-
-    def eval_stage(key: str):
-        ecfg = EvalConfig(
-            model=str(model_dir),
-            base=config.model,
-            facts=config.facts,
-            out=str(out / "eval.json"),
-            targets=str(data),
-            **config.eval,
-        )  # its NLL under the base: MixSD targets or SFT's y*
-
-        def run() -> None:
-            if config.train.get("save_every_epoch"):
-                _evaluate_trajectory(ecfg, model_dir)
-            else:
-                evaluate(ecfg)
-
-        return _key(_settings(ecfg), key), out / "eval.json", stages, "eval", "", run
-
-    table = [("targets", targets_stage)] * mixsd + [("train", train_stage), ("eval", eval_stage)]
-    plan = [name for name, _ in table] + ["report"]
+    ] * mixsd
+    plan += [
+        Stage(
+            "train", _settings(rcfg), model_dir / "README.md", stages, "train", train_run, (data,), f"({config.method})"
+        ),
+        Stage(
+            "eval",
+            _settings(ecfg),
+            out / "eval.json",
+            stages,
+            "eval",
+            lambda: _evaluate_trajectory(ecfg, model_dir) if config.train.get("save_every_epoch") else evaluate(ecfg),
+        ),
+    ]
+    names = [stage.name for stage in plan] + ["report"]
 
     def banner(stage: str, note: str = "") -> None:
         if ranks.main:
             print(
-                f"\n=== mixsd inject {out.name} [{plan.index(stage) + 1}/{len(plan)}] {stage} {note}".rstrip(),
+                f"\n=== mixsd inject {out.name} [{names.index(stage) + 1}/{len(names)}] {stage} {note}".rstrip(),
                 flush=True,
             )
 
     key = _key({}, file_sha256(train_file))
-    for name, build in table:
-        if stop_after and PLAN.index(name) > PLAN.index(stop_after):
+    for stage in plan:
+        if stop_after and PLAN.index(stage.name) > PLAN.index(stop_after):
             return None
-        key, output, ledger, entry, note, run = build(key)
-        if ledger.up_to_date(entry, key, output):
-            banner(name, "(up to date, skipped)")
+        key = _key(stage.settings, key, *(file_sha256(path) for path in stage.hashed))
+        if stage.ledger.up_to_date(stage.entry, key, stage.output):
+            banner(stage.name, "(up to date, skipped)")
         else:
-            banner(name, note)
+            banner(stage.name, stage.note)
             started = time.time()
-            run()
+            stage.run()
             if ranks.main:
-                ledger.finish(entry, key, time.time() - started)
+                stage.ledger.finish(stage.entry, key, time.time() - started)
             ranks.barrier()
     result = read_json(out / "eval.json")
     if stop_after == "eval":
