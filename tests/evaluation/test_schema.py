@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixsd.errors import MixsdError
-from mixsd.evaluation.schema import SCHEMA_VERSION, EvalResult
+from mixsd.evaluation.schema import SCHEMA_VERSION, EvalResult, as_json
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 BEFORE_SCHEMA = sorted((RESULTS / "kgfact-small-smollm2").rglob("eval.json"))[:3]  # written before the key existed
@@ -41,3 +41,16 @@ def test_committed_generative_results_keep_their_error_categories(path):
     view = EvalResult.from_json(obj)
     assert view.benchmark_errors == obj["benchmark_errors"] and set(view.benchmark_errors) <= set(view.benchmarks)
     assert all(view.benchmarks[task].answered is not None for task in view.benchmark_errors)
+
+
+def test_the_typed_sections_write_back_every_committed_eval_json_exactly():
+    """eval.json's fact splits and benchmarks are written through the schema's types (`as_json`): read back as those
+    types, every committed file's sections come out byte-identical, so writer and readers share one layout."""
+    files = sorted(Path(__file__).parents[2].glob("docs/results/**/eval.json"))
+    assert files
+    for path in files:
+        obj = json.loads(path.read_text())
+        view = EvalResult.from_json(obj, path)
+        for section in ("memorisation", "probes", "benchmarks"):
+            written = {k: as_json(v) for k, v in getattr(view, section).items()}
+            assert json.dumps(written) == json.dumps(obj.get(section, {})), (path, section)

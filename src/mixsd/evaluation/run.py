@@ -29,7 +29,7 @@ from mixsd.evaluation.drift import drift
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.evaluation.nll import read_targets, target_nll
 from mixsd.evaluation.retention import retention_table
-from mixsd.evaluation.schema import SCHEMA_VERSION
+from mixsd.evaluation.schema import SCHEMA_VERSION, Benchmark, Split, as_json
 from mixsd.io import exclusive, file_sha256, write_json
 from mixsd.ranks import Ranks
 
@@ -208,10 +208,8 @@ class _Run:
             answer = partial(self._answers, max_new_tokens=config.max_new_tokens, desc=split)
             texts = self._score(f"answers:{split}", key, prompts, answer, with_base=probe or config.base_memorisation)
             scored = {role: facts.score_answers(records, answers) for role, answers in texts.items()}
-            out["probes" if probe else "memorisation"][split] = {
-                "n": len(records),
-                **{role: {m: facts.accuracy(s, m) for m in ("loose", "strict")} for role, s in scored.items()},
-            }
+            accuracy = {role: {m: facts.accuracy(s, m) for m in ("loose", "strict")} for role, s in scored.items()}
+            out["probes" if probe else "memorisation"][split] = as_json(Split(n=len(records), **accuracy))
             out["predictions"][split] = [
                 {
                     "id": r.id,
@@ -299,14 +297,16 @@ class _Run:
         entities, openings = self.trained_shape
         out = {
             "benchmarks": {
-                name: {
-                    "metric": base[name].metric,
-                    "n": len(base[name].correct),
-                    "chance": base[name].chance,
-                    "base": base[name].accuracy,
-                    "tuned": tuned[name].accuracy,
-                    **_answered(base[name], tuned[name]),
-                }
+                name: as_json(
+                    Benchmark(
+                        metric=base[name].metric,
+                        n=len(base[name].correct),
+                        chance=base[name].chance,
+                        base=base[name].accuracy,
+                        tuned=tuned[name].accuracy,
+                        answered=_answered(base[name], tuned[name]),
+                    )
+                )
                 for name in base
             },
             "retention": retention_table(
@@ -453,11 +453,11 @@ class _Run:
         return prompts, interleaved[: self.config.fisher_items]
 
 
-def _answered(base: benchmarks.TaskScores, tuned: benchmarks.TaskScores) -> dict:
+def _answered(base: benchmarks.TaskScores, tuned: benchmarks.TaskScores) -> dict | None:
     """The share of answers in the asked-for form, for generative tasks."""
     if not base.answered:
-        return {}
-    return {"answered": {"base": float(np.mean(base.answered)), "tuned": float(np.mean(tuned.answered))}}
+        return None
+    return {"base": float(np.mean(base.answered)), "tuned": float(np.mean(tuned.answered))}
 
 
 def _lost(base: benchmarks.TaskScores, tuned: benchmarks.TaskScores) -> list[int]:

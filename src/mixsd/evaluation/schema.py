@@ -23,12 +23,13 @@ Version 1 (a file without "schema" is version 1). Every section but the provenan
 
 where Share is {n, kept, kept_ci}, Kept is {retention, retention_ci, chance_corrected, chance_corrected_ci} and
 Paired is {base, tuned, difference, difference_ci}: rates and their tuned - base difference (95% bootstrap intervals).
-Evaluation writes the file (`evaluation/run.py`); the report reads it through `EvalResult`.
+Evaluation writes the file (`evaluation/run.py`, the typed sections through `as_json`); the report reads it through
+`EvalResult`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mixsd.errors import MixsdError
@@ -55,13 +56,13 @@ class Split:
     base: dict[str, float] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Benchmark:
+    metric: str | None = None
     n: int
     chance: float
     base: float
     tuned: float
-    metric: str | None = None
     answered: dict[str, float] | None = None  # generative tasks: share of answers in the asked-for form
 
 
@@ -127,6 +128,12 @@ SECTIONS = (
     "predictions",
     "items",
 )
+
+
+def as_json(view: Any) -> dict[str, Any]:
+    """A typed section as eval.json stores it (evaluation/run.py writes through these types): its fields in order,
+    the unset optional ones left out."""
+    return {k: v for k, v in asdict(view).items() if v is not None}
 
 
 def _view(cls: type, values: dict[str, Any]):
