@@ -215,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("targets", "generate verified MixSD targets for a corpus (resumable)", cmd_targets, TargetConfig)
     command(
         "train",
-        "fine-tune on MixSD targets (mixsd), corpus answers (sft) or by on-policy self-distillation (opsd)",
+        "fine-tune on MixSD targets (mixsd), corpus answers (sft), by on-policy self-distillation (opsd); or "
+        "locate-and-edit (memit)",
         cmd_train,
         TrainConfig,
     )

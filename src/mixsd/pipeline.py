@@ -46,7 +46,9 @@ class InjectConfig:
     facts: str = setting(help="facts file, or a directory with train.jsonl and evaluation splits (mixsd data ...)")
     out: str = setting(help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
     model: str = setting(DEFAULT_MODEL, MODEL_HELP)
-    method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
+    method: Method = setting(
+        "mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation; memit: locate-and-edit"
+    )
     lam: float = setting(DEFAULT_LAM, "MixSD's naive-conditional probability")
     lora: int | None = setting(None, "LoRA rank R (default: full fine-tuning)")
     targets_out: str | None = setting(
@@ -166,7 +168,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     if ranks.main:
         write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
-    mixsd = config.method == "mixsd"
+    mixsd, epochs = config.method == "mixsd", config.method != "memit"  # memit edits once: no epochs to score
     data = (Path(config.targets_out) if config.targets_out else out / "targets.jsonl") if mixsd else train_file
     model_dir = out / "model"
     tcfg = TargetConfig(
@@ -218,7 +220,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
             out / "eval.json",
             stages,
             "eval",
-            lambda: _evaluate_trajectory(ecfg, model_dir) if config.train.get("save_every_epoch") else evaluate(ecfg),
+            lambda: _evaluate_trajectory(ecfg, model_dir) if rcfg.save_every_epoch and epochs else evaluate(ecfg),
         ),
     ]
     names = [stage.name for stage in plan] + ["report"]

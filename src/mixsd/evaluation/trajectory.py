@@ -20,7 +20,7 @@ from mixsd.io import read_json, write_json
 from mixsd.ranks import Ranks
 
 RULES = get_args(Select)[1:]
-PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last"}
+PAPER_RULE = {"sft": "first_peak", "mixsd": "last", "opsd": "last", "memit": "last"}
 
 
 def first_peak(values: list[float]) -> int:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from mixsd.io import atomic_open  # noqa: E402
 from mixsd.report.runs import Row, best_at_headline, label  # noqa: E402
 
-COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green"}
+COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green", "memit": "tab:purple"}
 LABEL_DY = 3  # a point label's default height above its point, in points
 
 

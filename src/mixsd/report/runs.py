@@ -104,7 +104,8 @@ def _trajectory(path: Path) -> dict[str, list[tuple[float, float]]]:
 def label(r: Row, method: bool = True, seed: bool = False) -> str:
     """Short name for plots: method (unless the colour already says it), lam, lr x epochs, and with `seed` the
     run's seed (`s1`), so that a plot with a point per run tells the seeds of one configuration apart."""
-    parts = [{"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD"}.get(r.method, r.method)] if method else []
+    names = {"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD", "memit": "MEMIT"}
+    parts = [names.get(r.method, r.method)] if method else []
     if r.lam is not None:
         parts.append(f"λ{r.lam:g}")
     if r.lr:

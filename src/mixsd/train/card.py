@@ -27,7 +27,14 @@ def versions() -> dict[str, str]:
 
 def write_card(out: Path, config: TrainConfig, base_path: str, report: DataReport, stats: dict) -> None:
     """Write README.md with front matter (for hub tooling) and a table a person can read."""
-    if config.lora is None:
+    if config.method == "memit":
+        memit = stats["memit"]
+        weights = (
+            f"MEMIT on the MLP down-projections of layers {memit['layers'][0]}-{memit['layers'][-1]}; second moment "
+            f"of {config.memit_stat_tokens} passage tokens ({memit['statistics_s']:.0f} s), update weight "
+            f"{memit['update_weight']:g}, {config.memit_batch or 'all'} facts a batch ({memit['edit_s']:.0f} s)"
+        )
+    elif config.lora is None:
         weights = "full fine-tuning" + (f" of layers {config.train_layers} only" if config.layers else "")
     else:
         kind = "DoRA" if config.use_dora else "LoRA"
@@ -45,7 +52,7 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
         ("records", report.summary()),
         ("weights", weights),
         ("precision", "bf16 autocast, fp32 weights" if stats["bf16"] else "fp32"),
-        ("learning rate", f"{config.learning_rate:g} (AdamW, betas 0.9/0.95, {_schedule(config)})"),
+        ("learning rate", f"{config.learning_rate:g} ({_optimiser(config)})"),
         ("steps", f"{stats['steps']} ({stats['epochs']:.2f} epochs)"),
         ("final loss", f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"),
         ("train time", f"{stats['seconds']:.0f} s"),
@@ -77,6 +84,12 @@ def write_card(out: Path, config: TrainConfig, base_path: str, report: DataRepor
     ]
     with atomic_open(out / "README.md") as f:
         f.write("\n".join(lines))
+
+
+def _optimiser(config: TrainConfig) -> str:
+    if config.method == "memit":
+        return f"Adam on each value, {config.memit_steps} steps, clamp {config.memit_clamp:g}, KL {config.memit_kl:g}"
+    return f"AdamW, betas 0.9/0.95, {_schedule(config)}"
 
 
 def _schedule(config: TrainConfig) -> str:

@@ -16,7 +16,7 @@ from mixsd.chat import PromptSettings
 from mixsd.errors import MixsdError
 from mixsd.settings import DEFAULT_MODEL, MODEL_HELP, check_choices, setting
 
-Method = Literal["mixsd", "sft", "opsd"]
+Method = Literal["mixsd", "sft", "opsd", "memit"]
 Schedule = Literal["constant", "linear", "cosine"]
 Divergence = Literal["forward", "reverse", "jsd"]
 METHODS: tuple[str, ...] = get_args(Method)
@@ -25,6 +25,7 @@ METHODS: tuple[str, ...] = get_args(Method)
 # larger step for the same progress.
 DEFAULT_LR_FULL = 1e-4
 DEFAULT_LR_LORA = 1e-3
+DEFAULT_LR_MEMIT = 0.5  # Adam on each fact's value vector, not on weights (the authors' EasyEdit setting)
 
 # SDFT's `distillation_alpha` interpolates the divergence: 0 is forward
 # KL(teacher || student), the paper's OPSD runs; 1 is reverse KL(student || teacher).
@@ -37,10 +38,16 @@ class TrainConfig(PromptSettings):
 
     data: str = setting(help="targets file (--method mixsd) or corpus file (sft, opsd)")
     out: str = setting(help="output directory for the trained model")
-    method: Method = setting("mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation")
+    method: Method = setting(
+        "mixsd",
+        "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation; memit: locate-and-edit",
+    )
     model: str = setting(DEFAULT_MODEL, MODEL_HELP)
     # Optimisation. With lr 1e-4 and 8 epochs SmolLM2-135M memorises 90% of KGFact-small (docs/training.md).
-    lr: float | None = setting(None, f"learning rate (default {DEFAULT_LR_FULL:g} full, {DEFAULT_LR_LORA:g} LoRA)")
+    lr: float | None = setting(
+        None,
+        f"learning rate (default {DEFAULT_LR_FULL:g} full, {DEFAULT_LR_LORA:g} LoRA, {DEFAULT_LR_MEMIT:g} memit)",
+    )
     epochs: float = setting(8.0, "passes over the data")
     batch_size: int = setting(8, "sequences per forward pass (opsd: rollouts, i.e. prompts x rollouts)")
     grad_accum: int = setting(1, "forward passes per optimiser step")
@@ -59,7 +66,8 @@ class TrainConfig(PromptSettings):
     train_layers: str | None = setting(
         None,
         "decoder layers that train, e.g. '8-20' or '0,3,5' (counted from 0); embeddings, final norm and head stay "
-        "frozen; with --lora, the layers that get adapters (default: every weight, or every layer's adapters)",
+        "frozen; with --lora, the layers that get adapters; with memit, the layers edited (default: every weight, "
+        "every layer's adapters, or MEMIT's band 0.11n-0.4n of n layers)",
     )
     max_length: int = setting(1024, "max tokens of prompt + answer; longer prompts are cut from the left")
     seed: int = setting(0, "data order and initialisation")
@@ -87,10 +95,28 @@ class TrainConfig(PromptSettings):
         None, "opsd: expert prompt template (a paper-* name, or a file or text with {question} and {context})"
     )
 
+    # MEMIT (method `memit`, train/memit.py): the authors' EasyEdit settings.
+    memit_steps: int = setting(25, "memit: Adam steps on each fact's value")
+    memit_clamp: float = setting(4.0, "memit: a value's change is at most this times the state's norm")
+    memit_kl: float = setting(0.0625, "memit: weight of the KL term that keeps what the model says of the subject")
+    memit_decay: float = setting(0.5, "memit: weight decay on a value's change, relative to the state's norm")
+    memit_update_weight: float | None = setting(
+        None,
+        "memit: weight of the keys' second moment against the edits (default: the authors' 15000 for GPT-J's MLP "
+        "width of 16384, scaled to the model's: 1406 for SmolLM2-135M)",
+    )
+    memit_stat_tokens: int = setting(
+        100_000, "memit: tokens of offline Wikipedia passages (SQuAD, DROP, CoQA) for the second moment (cached)"
+    )
+    memit_batch: int | None = setting(None, "memit: facts edited together (default: all at once)")
+    skip_bad: bool = setting(False, "memit: leave out records with no subject in their prompt, and count them")
+
     @property
     def learning_rate(self) -> float:
         if self.lr is not None:
             return self.lr
+        if self.method == "memit":
+            return DEFAULT_LR_MEMIT
         return DEFAULT_LR_FULL if self.lora is None else DEFAULT_LR_LORA
 
     @property
@@ -145,6 +171,13 @@ class TrainConfig(PromptSettings):
             raise MixsdError(f"save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
         if self.lora is None and (self.save_adapter or self.use_dora or self.use_rslora or self.lora_alpha):
             raise MixsdError("--save-adapter, --dora, --rslora and --lora-alpha need --lora R")
+        if self.method == "memit" and (self.lora or self.replay or self.resume):
+            raise MixsdError("memit edits the weights once: --lora, --replay and --resume do not apply")
+        if (
+            min(self.memit_steps, self.memit_stat_tokens, self.memit_batch or 1) < 1
+            or (self.memit_update_weight or 0) < 0
+        ):
+            raise MixsdError("--memit-steps, --memit-stat-tokens, --memit-batch must be >= 1, the update weight >= 0")
         if not self.prompt_format.is_default and self.method == "opsd":
             raise MixsdError("the prompt flags are for mixsd and sft: SDFT renders the opsd prompts itself")
         if self.method == "opsd":

