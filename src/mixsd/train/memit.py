@@ -92,32 +92,22 @@ def _batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]
     return ids, mask
 
 
-def _at(module: torch.nn.Module, rows: torch.Tensor, cols: torch.Tensor, *, inputs: bool = False):
-    """A hook on `module` that records its input (or output) at (rows, cols) in `seen`, and adds `add` there."""
-    state: dict = {"seen": None, "add": None}
+def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
+    """`module`'s input (or output) at each row's `cols` position, from one forward pass."""
+    ids, mask = _batch(rows, pad)
+    seen: dict[str, torch.Tensor] = {}
 
     def hook(_module, args, output=None):
         h = args[0] if inputs else (output[0] if isinstance(output, tuple) else output)
-        state["seen"] = h[rows, cols]
-        if state["add"] is None:
-            return None
-        h = h.index_put((rows, cols), state["add"], accumulate=True)
-        return (h,) if inputs else ((h, *output[1:]) if isinstance(output, tuple) else h)
+        seen["h"] = h[torch.arange(len(cols)), torch.tensor(cols)]
 
     handle = module.register_forward_pre_hook(hook) if inputs else module.register_forward_hook(hook)
-    return state, handle
-
-
-def _forward_at(model, module, rows_ids: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
-    """`module`'s input (or output) at each row's `cols` position, in one forward pass."""
-    ids, mask = _batch(rows_ids, pad)
-    state, handle = _at(module, torch.arange(len(cols)), torch.tensor(cols), inputs=inputs)
     try:
         with torch.no_grad():
             model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))
     finally:
         handle.remove()
-    return state["seen"].float()
+    return seen["h"].float()
 
 
 def value(model, tokenizer, edit: Edit, layer: int, config) -> tuple[torch.Tensor, float]:
@@ -135,40 +125,52 @@ def value(model, tokenizer, edit: Edit, layer: int, config) -> tuple[torch.Tenso
     cols.append(len(tokenizer(edit.subject, add_special_tokens=False)["input_ids"]) - 1)
     ids, mask = _batch(rows, pad)
     ids, mask = ids.to(model.device), mask.to(model.device)
-    block = model.get_decoder().layers[layer]
-    state, handle = _at(block, torch.arange(len(rows)), torch.tensor(cols))
-    n, where = len(CONTEXTS), torch.tensor([[s + j for j in range(len(target))] for s in starts])
-    gold = torch.tensor(target).expand(n, -1)
+    decoder, n = model.get_decoder(), len(CONTEXTS)
+    where = torch.tensor([[s + j for j in range(len(target))] for s in starts], device=model.device)
+    gold = torch.tensor(target, device=model.device).expand(n, -1)
+    kl_last = len(kl_ids) - 1
+    # The stream up to `layer` does not depend on the delta: kept from one full pass, and each step runs only the
+    # layers above it (causal attention; each row's padding comes after it), the norm, and the head where read.
+    kept: dict[str, torch.Tensor] = {}
+    handle = decoder.layers[layer].register_forward_hook(
+        lambda _m, _a, out: kept.setdefault("stream", out[0] if isinstance(out, tuple) else out)
+    )
     try:
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask).logits
-        original = state["seen"][0].float().detach()
-        kl_last = len(kl_ids) - 1
-        before = F.log_softmax(logits[n, kl_last].float(), -1).detach()
-        delta = torch.zeros_like(original, requires_grad=True)
-        optimiser = torch.optim.Adam([delta], lr=config.learning_rate)
-        limit = config.memit_clamp * original.norm()
-        nll = torch.tensor(float("inf"))
-        for _ in range(config.memit_steps):
-            state["add"] = delta.to(logits.dtype).expand(len(rows), -1)
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = F.log_softmax(logits[:n], -1)
-            picked = logp[torch.arange(n)[:, None], where.to(logp.device), gold.to(logp.device)]
-            nll = -picked.mean()
-            after = F.log_softmax(logits[n, kl_last], -1)
-            kl = F.kl_div(after, before, log_target=True, reduction="sum")
-            decay = config.memit_decay * (delta.norm() / original.norm()) ** 2
-            loss = nll + config.memit_kl * kl + decay
-            if nll.item() < 5e-2:
-                break
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            with torch.no_grad():
-                if delta.norm() > limit:
-                    delta.mul_(limit / delta.norm())
     finally:
         handle.remove()
+    stream, width = kept["stream"].detach(), ids.shape[1]
+    positions = torch.arange(width, device=model.device)[None].expand(len(rows), -1)
+    rotary = decoder.rotary_emb(stream, positions)
+    causal = torch.full((width, width), float("-inf"), device=model.device, dtype=stream.dtype).triu(1)
+    causal = causal[None, None].expand(len(rows), 1, -1, -1)
+    at = (torch.arange(len(rows), device=model.device), torch.tensor(cols, device=model.device))
+    original = stream[0, cols[0]].float()
+    before = F.log_softmax(logits[n, kl_last].float(), -1)
+    delta = torch.zeros_like(original, requires_grad=True)
+    optimiser = torch.optim.Adam([delta], lr=config.learning_rate)
+    limit = config.memit_clamp * original.norm()
+    nll = torch.tensor(float("inf"))
+    for _ in range(config.memit_steps):
+        h = stream.index_put(at, delta.to(stream.dtype).expand(len(rows), -1), accumulate=True)
+        for block in decoder.layers[layer + 1 :]:
+            out = block(h, attention_mask=causal, position_ids=positions, position_embeddings=rotary)
+            h = out[0] if isinstance(out, tuple) else out
+        h = decoder.norm(h)
+        logp = F.log_softmax(model.lm_head(h[torch.arange(n, device=h.device)[:, None], where]).float(), -1)
+        nll = -logp.gather(-1, gold[..., None]).mean()
+        after = F.log_softmax(model.lm_head(h[n, kl_last]).float(), -1)
+        kl = F.kl_div(after, before, log_target=True, reduction="sum")
+        decay = config.memit_decay * (delta.norm() / original.norm()) ** 2
+        if nll.item() < 5e-2:
+            break
+        optimiser.zero_grad()
+        (nll + config.memit_kl * kl + decay).backward()
+        optimiser.step()
+        with torch.no_grad():
+            if delta.norm() > limit:
+                delta.mul_(limit / delta.norm())
     return (original + delta).detach(), nll.item()
 
 
