@@ -42,6 +42,10 @@ KL_PROMPT = "{} is a"
 PASSAGES = {"squad/bpb_5shot": "query", "drop/bpb_5shot": "passage", "coqa/bpb_0shot": "story"}
 
 
+class _Enough(Exception):
+    """Raised by a hook once a forward pass has reached all it needs, to skip the layers above."""
+
+
 @dataclass(frozen=True)
 class Edit:
     record: Record
@@ -100,11 +104,14 @@ def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int,
     def hook(_module, args, output=None):
         h = args[0] if inputs else (output[0] if isinstance(output, tuple) else output)
         seen["h"] = h[torch.arange(len(cols)), torch.tensor(cols)]
+        raise _Enough  # nothing above this module is needed
 
     handle = module.register_forward_pre_hook(hook) if inputs else module.register_forward_hook(hook)
     try:
         with torch.no_grad():
             model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device))
+    except _Enough:
+        pass
     finally:
         handle.remove()
     return seen["h"].float()
@@ -187,15 +194,12 @@ def second_moment(model, tokenizer, layers: list[int], tokens: int, cache: Path 
     sums = {i: torch.zeros(width[i], width[i], dtype=torch.float64) for i in layers}
     seen = 0
 
-    class Enough(Exception):
-        pass
-
     def keep(i: int) -> Callable:
         def hook(_module, args):
             k = args[0].reshape(-1, args[0].shape[-1]).float()
             sums[i] += (k.T @ k).double().cpu()  # a chunk's sum in fp32, the running one in fp64
             if i == layers[-1]:
-                raise Enough
+                raise _Enough
 
         return hook
 
@@ -205,7 +209,7 @@ def second_moment(model, tokenizer, layers: list[int], tokens: int, cache: Path 
             try:
                 with torch.no_grad():
                     model(input_ids=torch.tensor([chunk], device=model.device))
-            except Enough:
+            except _Enough:
                 pass
             seen += len(chunk)
     finally:
