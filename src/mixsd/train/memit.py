@@ -320,7 +320,7 @@ def train(config) -> Path:
     stats = edit_model(model, tokenizer, facts, config, cache_root() / "memit" / digest)
     models.save_into(model, tokenizer, out, with_format=True)
     save_format(out, config.prompt_format)
-    report = DataReport(path=config.data, sha256=file_sha256(config.data), read=len(facts) + skipped)
+    report = DataReport(path=config.data, sha256=file_sha256(config.data), read=len(facts) + skipped, used=len(facts))
     seconds = stats["statistics_s"] + stats["edit_s"]
     card = {"steps": config.memit_steps, "epochs": 0.0, "bf16": False, "loss": stats["target_nll"], "seconds": seconds}
     write_card(out, config, models.resolve(config.model), report, card | {"memit": stats})
