@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from mixsd.chat import prompt_ids
 from mixsd.data.records import Record
 from mixsd.errors import MixsdError
+from mixsd.evaluation.generation import padded
 from mixsd.io import atomic_open
 from mixsd.targets.rows import read_trained
 
@@ -89,16 +90,9 @@ def _subject_index(tokenizer, text: str, subject: str) -> tuple[list[int], int]:
     return ids, common - 1
 
 
-def _batch(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(map(len, rows))
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    return ids, mask
-
-
 def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
     """`module`'s input (or output) at each row's `cols` position, from one forward pass."""
-    ids, mask = _batch(rows, pad)
+    ids, mask = padded(rows, pad)
     seen: dict[str, torch.Tensor] = {}
 
     def hook(_module, args, output=None):
@@ -117,20 +111,17 @@ def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int,
     return seen["h"].float()
 
 
-def value(model, tokenizer, edit: Edit, layer: int, config) -> tuple[torch.Tensor, float]:
-    """z for one fact (step 1), and the target's final mean NLL per token."""
-    pad = tokenizer.pad_token_id
+def value(model, tokenizer, edit: Edit, prompts: list[tuple[list[int], int]], layer: int, config):
+    """z for one fact (step 1), and the target's final mean NLL per token. `prompts`: the fact's prompt in each of
+    the CONTEXTS, with its subject's last token (`_subject_index`)."""
     target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
-    rows, cols, starts = [], [], []
-    for context in CONTEXTS:
-        ids, index = _subject_index(tokenizer, context.format(edit.record.prompt), edit.subject)
-        rows.append(ids + target[:-1])
-        cols.append(index)
-        starts.append(len(ids) - 1)  # the logit at starts + j predicts target[j]
+    rows = [ids + target[:-1] for ids, _ in prompts]
+    cols = [index for _, index in prompts]
+    starts = [len(ids) - 1 for ids, _ in prompts]  # the logit at starts + j predicts target[j]
     kl_ids = tokenizer(KL_PROMPT.format(edit.subject), add_special_tokens=False)["input_ids"]
     rows.append(kl_ids)
     cols.append(len(tokenizer(edit.subject, add_special_tokens=False)["input_ids"]) - 1)
-    ids, mask = _batch(rows, pad)
+    ids, mask = padded(rows, tokenizer.pad_token_id)
     ids, mask = ids.to(model.device), mask.to(model.device)
     decoder, n = model.get_decoder(), len(CONTEXTS)
     where = torch.tensor([[s + j for j in range(len(target))] for s in starts], device=model.device)
@@ -254,14 +245,12 @@ def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[
     """Edit `batch` into `model` in place (steps 1 and 2); returns what the model card reports."""
     blocks, pad = model.get_decoder().layers, tokenizer.pad_token_id
     last = layers[-1]
-    found = [value(model, tokenizer, edit, last, config) for edit in tqdm(batch, desc="memit values", unit="fact")]
+    prompts = [[_subject_index(tokenizer, c.format(e.record.prompt), e.subject) for c in CONTEXTS] for e in batch]
+    progress = tqdm(list(zip(batch, prompts, strict=True)), desc="memit values", unit="fact")
+    found = [value(model, tokenizer, edit, mine, last, config) for edit, mine in progress]
     z = torch.stack([v for v, _ in found])
-    rows, cols = [], []
-    for edit in batch:
-        for context in CONTEXTS:
-            ids, index = _subject_index(tokenizer, context.format(edit.record.prompt), edit.subject)
-            rows.append(ids)
-            cols.append(index)
+    rows = [ids for mine in prompts for ids, _ in mine]
+    cols = [index for mine in prompts for _, index in mine]
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
     for n_done, layer in enumerate(layers):
         down = blocks[layer].mlp.down_proj
@@ -277,8 +266,8 @@ def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[
 
 def edit_model(model, tokenizer, facts: list[Edit], config, cache_dir: Path | None) -> dict:
     """Edit every fact, `config.memit_batch` at a time (all at once by default)."""
-    layers = config.layers or default_layers(len(model.get_decoder().layers))
     n_layers = len(model.get_decoder().layers)
+    layers = config.layers or default_layers(n_layers)
     if layers[-1] >= n_layers:
         raise MixsdError(f"--train-layers goes to {layers[-1]}, but the model has {n_layers} layers")
     model.requires_grad_(False)
@@ -303,7 +292,7 @@ def train(config) -> Path:
     """`mixsd train --method memit`: edit the facts of `config.data` into the base model and save it to OUT like
     every method (weights, tokenizer, prompt format, model card)."""
     from mixsd import models
-    from mixsd.chat import save_format, use_format
+    from mixsd.chat import use_format
     from mixsd.evaluation.cache import cache_root, model_fingerprint
     from mixsd.io import file_sha256
     from mixsd.train.card import write_card
@@ -318,8 +307,7 @@ def train(config) -> Path:
     print(f"mixsd train: memit on {len(facts)} facts of {config.data} ({skipped} skipped)", flush=True)
     digest = model_fingerprint(config.model).replace("/", "_").replace("#", "_")[-60:]
     stats = edit_model(model, tokenizer, facts, config, cache_root() / "memit" / digest)
-    models.save_into(model, tokenizer, out, with_format=True)
-    save_format(out, config.prompt_format)
+    models.save_into(model, tokenizer, out, with_format=True)  # with the prompt format the edits were made in
     report = DataReport(path=config.data, sha256=file_sha256(config.data), read=len(facts) + skipped, used=len(facts))
     seconds = stats["statistics_s"] + stats["edit_s"]
     card = {"steps": config.memit_steps, "epochs": 0.0, "bf16": False, "loss": stats["target_nll"], "seconds": seconds}
