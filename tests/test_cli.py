@@ -11,6 +11,7 @@ from dataclasses import MISSING, fields
 import pytest
 
 from mixsd.cli import build_parser, parse
+from mixsd.continual import ContinualConfig
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.pipeline import InjectConfig
@@ -18,7 +19,13 @@ from mixsd.settings import cli_fields, flag_name
 from mixsd.targets.config import TargetConfig
 from mixsd.train.config import TrainConfig
 
-COMMANDS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConfig, "inject": InjectConfig}
+COMMANDS = {
+    "targets": TargetConfig,
+    "train": TrainConfig,
+    "eval": EvalConfig,
+    "inject": InjectConfig,
+    "continual": ContinualConfig,
+}
 
 
 def subparser(name: str) -> argparse.ArgumentParser:
@@ -36,7 +43,7 @@ def test_every_field_is_a_flag_with_its_default_and_every_flag_a_field(command, 
         assert action.help.strip(), f"{f.name} has no help text"
     assert set(actions) == {"config"}  # the YAML file of the same keys
     yaml_only = {f.name for f in fields(cls)} - {f.name for f in cli_fields(cls)}
-    assert yaml_only == ({"targets", "train", "eval"} if cls is InjectConfig else set())
+    assert yaml_only == ({"targets", "train", "eval"} if cls in (InjectConfig, ContinualConfig) else set())
 
 
 REQUIRED = {"data": "d.jsonl", "out": "o", "facts": "f", "model": "m"}
@@ -64,6 +71,8 @@ def test_flags_build_the_config(tmp_path):
     assert (args.data, args.lam, args.no_system_prompt, args.top_k) == ("d.jsonl", 0.5, True, 64)
     args = parse(["eval", "--model", "m", "--no-cache"])
     assert args.use_cache is False
+    args = parse(["continual", "--facts", "r1.jsonl", "r2.jsonl", "--out", "o", "--lora", "16"])
+    assert (args.facts, args.lora) == (["r1.jsonl", "r2.jsonl"], 16)
 
 
 def test_yaml_gives_values_and_flags_override(tmp_path):
@@ -71,6 +80,12 @@ def test_yaml_gives_values_and_flags_override(tmp_path):
     path.write_text("data: d.jsonl\nout: o.jsonl\nlam: 0.5\ntop-k: 8\n")
     args = parse(["targets", "--config", str(path), "--lam", "0.7"])
     assert (args.data, args.out, args.lam, args.top_k) == ("d.jsonl", "o.jsonl", 0.7, 8)
+    path.write_text("facts: data/kgfact-demo\nout: o\nrounds: 5\n")  # one facts value in YAML: a list of one
+    args = parse(["continual", "--config", str(path)])
+    assert (args.facts, args.rounds) == (["data/kgfact-demo"], 5)
+    path.write_text("facts: [r1.jsonl, 2]\nout: o\n")
+    with pytest.raises(MixsdError, match="facts: expected list"):
+        parse(["continual", "--config", str(path)])
 
 
 def test_bad_yaml_and_missing_values_are_one_line_errors(tmp_path, capsys):

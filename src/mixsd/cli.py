@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from mixsd import __version__
 from mixsd.errors import MixsdError
@@ -45,6 +46,16 @@ def cmd_inject(args: argparse.Namespace) -> None:
     from mixsd.pipeline import inject
 
     inject(from_args(InjectConfig, args))
+
+
+def cmd_continual(args: argparse.Namespace) -> None:
+    from mixsd.continual import ContinualConfig, continual
+    from mixsd.report.continual import run_lines
+
+    config = from_args(ContinualConfig, args)
+    rounds = continual(config)
+    if Ranks.from_env().main:
+        print("\n".join(run_lines(Path(config.out).name, rounds)))
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -187,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
         InjectConfig,
         description="--config YAML may also hold targets:/train:/eval: sections with the "
         "settings of each stage (the keys of `mixsd targets|train|eval`).",
+    )
+
+    from mixsd.continual import ContinualConfig
+
+    command(
+        "continual",
+        "facts in rounds: each round injected into the model the round before produced, every round so far scored",
+        cmd_continual,
+        ContinualConfig,
+        description="--config YAML may also hold targets:/train:/eval: sections, as for `mixsd inject`.",
     )
 
     p = command("sweep", "a grid of inject runs over methods, lam and hyper-parameters", cmd_sweep)

@@ -41,19 +41,16 @@ STAGE_CONFIGS = {"targets": TargetConfig, "train": TrainConfig, "eval": EvalConf
 TARGET_DEFAULTS = {"on_fail": "gold"}
 
 
-@dataclass
-class InjectConfig:
-    facts: str = setting(help="facts file, or a directory with train.jsonl and evaluation splits (mixsd data ...)")
-    out: str = setting(help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
+@dataclass(kw_only=True)
+class RunSettings:
+    """What a run does to its facts, shared by `inject` and `continual` (which injects once per round)."""
+
     model: str = setting(DEFAULT_MODEL, MODEL_HELP)
     method: Method = setting(
         "mixsd", "mixsd: MixSD targets; sft: corpus answers; opsd: on-policy self-distillation; memit: locate-and-edit"
     )
     lam: float = setting(DEFAULT_LAM, "MixSD's naive-conditional probability")
     lora: int | None = setting(None, "LoRA rank R (default: full fine-tuning)")
-    targets_out: str | None = setting(
-        None, "where the targets go (default OUT/targets.jsonl; a sweep shares them per lam)"
-    )
     targets: dict[str, Any] = section("more TargetConfig fields (YAML)")
     train: dict[str, Any] = section("more TrainConfig fields (YAML)")
     eval: dict[str, Any] = section("more EvalConfig fields (YAML)")
@@ -64,7 +61,7 @@ class InjectConfig:
             setattr(self, stage, mapping(cls, getattr(self, stage) or {}, f" in the {stage} section", OWNED[stage]))
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any], source: str = "config") -> InjectConfig:
+    def from_mapping(cls, values: dict[str, Any], source: str = "config") -> Any:
         """Build from a YAML mapping whose keys mirror the CLI flags (dashes or underscores)."""
         try:
             values = mapping(cls, values)
@@ -74,6 +71,21 @@ class InjectConfig:
             return cls(**values)
         except MixsdError as e:
             raise MixsdError(str(e), path=source) from None
+
+
+@dataclass
+class InjectConfig(RunSettings):
+    facts: str = setting(help="facts file, or a directory with train.jsonl and evaluation splits (mixsd data ...)")
+    out: str = setting(help="run directory: ends with model/, targets.jsonl, eval.json, report.md")
+    targets_out: str | None = setting(
+        None, "where the targets go (default OUT/targets.jsonl; a sweep shares them per lam)"
+    )
+    base: str | None = setting(
+        None, "the model the evaluation compares with (default: --model; `continual` keeps the original one)"
+    )
+    eval_facts: str | None = setting(
+        None, "the facts the evaluation scores (default: --facts; `continual`: every round so far)"
+    )
 
 
 def fact_files(facts: str) -> tuple[Path, list]:
@@ -181,8 +193,8 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     )
     ecfg = EvalConfig(  # `targets`: their NLL under the base, MixSD's targets or SFT's y*
         model=str(model_dir),
-        base=config.model,
-        facts=config.facts,
+        base=config.base or config.model,
+        facts=config.eval_facts or config.facts,
         out=str(out / "eval.json"),
         targets=str(data),
         **config.eval,

@@ -88,6 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type) -> argparse.Argume
         kwargs: dict[str, Any] = {"dest": f.name, "default": default, "help": f.metadata.get("help") or " "}
         if kind is bool:
             kwargs["action"] = "store_true" if default is False else argparse.BooleanOptionalAction
+        elif typing.get_origin(kind) is list:  # one value or several: `--facts r1.jsonl r2.jsonl`
+            kwargs.update(nargs="+", type=typing.get_args(kind)[0], metavar=f.name.upper())
         else:
             kwargs.update(type=kind, choices=choices, metavar=None if choices else f.name.upper())
         if f.default is MISSING:
@@ -152,6 +154,8 @@ def coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
         hint = hints[key]
         kind, choices = _kind(hint)
+        if isinstance(value, str) and typing.get_origin(kind) is list:
+            value = [value]  # `facts: data/x` in YAML: a list of one
         if isinstance(value, str) and kind in (int, float):
             try:
                 value = kind(value)
@@ -174,6 +178,8 @@ def _fits(value: Any, hint: Any, kind: Any, choices: list | None) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if base is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if base is list:
+        return isinstance(value, list) and all(isinstance(v, typing.get_args(kind)[0]) for v in value)
     return not isinstance(base, type) or isinstance(value, base)
 
 

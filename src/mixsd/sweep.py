@@ -7,6 +7,7 @@
       - {method: mixsd, lam: [0, 0.3, 0.5], lr: [3e-5, 1e-4], epochs: [5, 10]}
       - {method: opsd,  lr: [1e-5, 3e-5]}
       - {method: sft,   seed: [0, 1, 2]}      # seeds: a run each; the report pools them
+      - {method: mixsd, rounds: 5}            # continual: the facts in 5 rounds (mixsd continual)
     targets: {max_new_tokens: 96}      # shared stage settings, as in `mixsd inject --config`
     train: {}
     eval: {suite: default}
@@ -25,6 +26,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mixsd.continual import ContinualConfig, continual
 from mixsd.errors import MixsdError
 from mixsd.io import exclusive
 from mixsd.pipeline import PLAN, InjectConfig, inject
@@ -33,13 +35,18 @@ from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, load_yaml, mapping
 from mixsd.train.config import METHODS, TrainConfig
 
 SWEEP_KEYS = {"model", "facts", "grid", "targets", "train", "eval"}
-GRID_KEYS = {"method", "lam", "lora"} | ({f.name for f in fields(TrainConfig)} - {"data", "out", "model", "method"})
+CONTINUAL_KEYS = {"rounds", "round_size"}
+GRID_KEYS = (
+    {"method", "lam", "lora"}
+    | CONTINUAL_KEYS
+    | ({f.name for f in fields(TrainConfig)} - {"data", "out", "model", "method"})
+)
 
 
 @dataclass(frozen=True)
 class RunSpec:
     name: str
-    config: InjectConfig
+    config: InjectConfig | ContinualConfig
 
 
 def _fmt(value: Any) -> str:
@@ -78,21 +85,24 @@ def expand(values: dict[str, Any], out: Path, source: str = "sweep config") -> l
             # A seed on the grid is the whole run's: training order and, for MixSD, the targets' coins.
             seed = f"-seed{point['seed']}" if "seed" in point else ""
             targets = (values.get("targets") or {}) | ({"seed": point["seed"]} if seed else {})
-            config = InjectConfig.from_mapping(
-                {
-                    "facts": values["facts"],
-                    "out": str(out / "runs" / name),
-                    "model": values.get("model", DEFAULT_MODEL),
-                    "method": method,
-                    "lora": lora,
-                    "lam": lam if lam is not None else DEFAULT_LAM,
-                    "targets_out": str(out / "targets" / f"lam{_fmt(lam)}{seed}.jsonl") if lam is not None else None,
-                    "targets": targets,
-                    "train": (values.get("train") or {}) | point,
-                    "eval": values.get("eval") or {},
-                },
-                source,
-            )
+            rounds = {k: point.pop(k) for k in CONTINUAL_KEYS & set(point)}
+            shared = {
+                "out": str(out / "runs" / name),
+                "model": values.get("model", DEFAULT_MODEL),
+                "method": method,
+                "lora": lora,
+                "lam": lam if lam is not None else DEFAULT_LAM,
+                "targets": targets,
+                "train": (values.get("train") or {}) | point,
+                "eval": values.get("eval") or {},
+            }
+            if rounds:  # each round makes its own targets, from the model the round before produced
+                config = ContinualConfig.from_mapping(shared | rounds | {"facts": [values["facts"]]}, source)
+            else:
+                targets_out = str(out / "targets" / f"lam{_fmt(lam)}{seed}.jsonl") if lam is not None else None
+                config = InjectConfig.from_mapping(
+                    shared | {"facts": values["facts"], "targets_out": targets_out}, source
+                )
             runs[name] = RunSpec(name, config)
     return list(runs.values())
 
@@ -118,14 +128,19 @@ def sweep(
 
 def _run(specs: list[RunSpec], out_dir: Path, stop_after: str | None) -> None:
     # Targets first, once per lam, so that runs sharing them never race to make them.
-    shared = {spec.config.targets_out: spec for spec in specs if spec.config.method == "mixsd"}
+    shared = {
+        s.config.targets_out: s for s in specs if s.config.method == "mixsd" and isinstance(s.config, InjectConfig)
+    }
     for spec in shared.values():
         inject(spec.config, stop_after="targets")
     main = Ranks.from_env().main  # under `accelerate launch`, rank 0 speaks and writes the report
     for i, spec in enumerate(specs, 1):
         if main:
             print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
-        inject(spec.config, stop_after=stop_after)
+        if isinstance(spec.config, ContinualConfig):
+            continual(spec.config)  # its rounds are whole inject runs: --stage does not split them
+        else:
+            inject(spec.config, stop_after=stop_after)
     if stop_after in (None, "report") and main:
         from mixsd.report.sweep import write_sweep_report
 

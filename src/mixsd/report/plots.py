@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 import matplotlib
@@ -246,4 +247,38 @@ def plot_paired(comparisons: dict[str, dict[str, dict]], figures: tuple[str, ...
         ax.set_xlabel("run - SFT", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"Paired against SFT ({sft}), 95% intervals over the same items (blue: excludes 0)", fontsize=10)
+    return _save(fig, path)
+
+
+def plot_rounds(runs: dict[str, list[dict]], methods: dict[str, str], path: Path) -> Path | None:
+    """Continual runs over their rounds, one line per method (the mean over its runs): memorisation of each round's
+    facts from the round it was taught on (R1, R2, ...; later rounds' lines paler), then locality kept and
+    leakage."""
+    by_method: dict[str, list[list[dict]]] = {}
+    for name, rounds in runs.items():
+        by_method.setdefault(methods[name], []).append(rounds)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for method, members in sorted(by_method.items()):
+        colour, n = COLOURS.get(method, "grey"), min(len(r) for r in members)
+        for j in range(1, n + 1):
+            x = list(range(j, n + 1))
+            y = [statistics.fmean(r[k - 1]["memorisation"][f"round-{j}"] for r in members) for k in x]
+            alpha = 1.0 - 0.6 * (j - 1) / max(n - 1, 1)
+            axes[0].plot(x, y, "o-", color=colour, alpha=alpha, ms=3, label=f"{method}" if j == 1 else None)
+            axes[0].annotate(f"R{j}", (j, y[0]), xytext=(-4, 4), textcoords="offset points", fontsize=7, color=colour)
+        for ax, figure in ((axes[1], ("locality", "kept")), (axes[2], ("general", "leakage"))):
+            values = [[r[k][figure[0]].get(figure[1]) for r in members] for k in range(n)]
+            if all(v is not None for row in values for v in row):
+                ax.plot(range(1, n + 1), [statistics.fmean(v) for v in values], "o-", color=colour, label=method)
+    titles = ("Each round's facts, from the round taught", "Locality kept (vs the base)", "Leakage (everyday answers)")
+    last = max(len(rounds) for rounds in runs.values())
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_xlabel("after round")
+        ax.set_xticks(range(1, last + 1))
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.set_title(title, fontsize=10)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    axes[0].set_ylabel("memorisation")
     return _save(fig, path)

@@ -48,7 +48,7 @@ class Row:
     selected_epoch: float | None = None  # the reported checkpoint's epoch
 
 
-def _load(run: Path) -> Row:
+def load_run(run: Path) -> Row:
     result = EvalResult.from_json(read_json(run / "eval.json"), run / "eval.json")
     settings = read_json(run / "inject.json")
     stages = read_json(run / "stages.json") if (run / "stages.json").is_file() else {}
@@ -164,4 +164,4 @@ def collect(sweep_dir: Path) -> list[Row]:
         runs = [sweep_dir]
     if not runs:
         raise MixsdError("no finished runs (runs/*/eval.json) to report on", path=sweep_dir)
-    return [_load(run) for run in runs]
+    return [load_run(run) for run in runs]

@@ -11,8 +11,16 @@ from pathlib import Path
 
 from mixsd.evaluation.facts import MEMORISATION_SPLITS
 from mixsd.io import atomic_open, read_json
+from mixsd.report.continual import continual_lines, continual_runs, methods, write_continual_report
 from mixsd.report.paired import compare, describe
-from mixsd.report.plots import plot_nll_by_lam, plot_paired, plot_pareto, plot_task_retention, plot_trajectories
+from mixsd.report.plots import (
+    plot_nll_by_lam,
+    plot_paired,
+    plot_pareto,
+    plot_rounds,
+    plot_task_retention,
+    plot_trajectories,
+)
 from mixsd.report.runs import (
     GENERAL,
     HEADLINE_MEMORISATION,
@@ -49,6 +57,9 @@ def headline(report: Path) -> str:
 
 def write_sweep_report(sweep_dir: str | Path) -> Path:
     sweep_dir = Path(sweep_dir)
+    continual = continual_runs(sweep_dir)
+    if continual and not any(sweep_dir.glob("runs/*/eval.json")):
+        return write_continual_report(sweep_dir)
     rows = collect(sweep_dir)
     splits = sorted(
         {s for r in rows for s in r.memorisation},
@@ -160,6 +171,8 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
 
     sft, comparisons = _paired_against_sft(sweep_dir, headline)
     lines += _paired_lines(sft, comparisons, seeded=any(len(g) > 1 for g in headline))
+    if continual:
+        lines += ["", "## Continual runs", ""] + continual_lines(sweep_dir, continual)
 
     figures = [
         plot_pareto(rows, front, sweep_dir / "pareto.png"),
@@ -167,6 +180,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         plot_task_retention(rows, front, tasks, sweep_dir / "retention_by_task.png"),
         plot_nll_by_lam(rows, sweep_dir / "target_nll.png"),
         plot_paired(comparisons, PAIRED_FIGURES, sft, sweep_dir / "paired.png") if comparisons else None,
+        plot_rounds(continual, methods(sweep_dir, continual), sweep_dir / "rounds.png") if continual else None,
     ]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in figures if p is not None]
     path = sweep_dir / "report.md"
