@@ -11,7 +11,7 @@ import yaml
 import mixsd.targets.generate
 import mixsd.train.run
 from mixsd.cli import main
-from mixsd.continual import ContinualConfig, continual, weights_sha256
+from mixsd.continual import ContinualConfig, continual, round_facts, weights_sha256
 from mixsd.data.records import Record, write_records
 from mixsd.errors import MixsdError
 from mixsd.sweep import expand, sweep
@@ -136,6 +136,9 @@ def test_round_errors_are_one_line(tmp_path, facts, capsys):
         assert main(["continual", *flags, "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
+    limited = ContinualConfig(facts=[str(facts)], out="o", rounds=2, eval={"limit": 3})
+    with pytest.raises(MixsdError, match="eval limit 3 would leave out some of the 6 facts.*locality_limit"):
+        round_facts(limited)
     with pytest.raises(MixsdError, match="no save_every_epoch"):
         ContinualConfig(facts=[str(facts)], out="o", rounds=2, train={"save_every_epoch": True})
 

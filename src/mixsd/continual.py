@@ -75,6 +75,11 @@ def round_facts(config: ContinualConfig) -> list[list[Record]]:
                     "must be unique across rounds"
                 )
             seen[r.id] = k
+    if (limit := config.eval.get("limit")) is not None and limit < len(seen):
+        raise MixsdError(
+            f"eval limit {limit} would leave out some of the {len(seen)} facts the last round scores; "
+            "limit the locality pools with locality_limit instead"
+        )
     return rounds
 
 

@@ -48,6 +48,7 @@ class EvalConfig(PromptSettings, Placement):
         "TriviaQA, NQ-open), full, none, or a comma-separated list of these and task names (suites.yaml)",
     )
     limit: int | None = setting(None, "at most N items per benchmark task and N records per fact split")
+    locality_limit: int | None = setting(None, "at most N known items per locality pool (default: --limit)")
     batch_size: int = setting(32, "sequences scored or answered together")
     max_new_tokens: int = setting(DEFAULT_MAX_NEW_TOKENS, "for greedy answers to the fact questions")
     base_memorisation: bool = setting(

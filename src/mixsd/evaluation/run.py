@@ -355,7 +355,7 @@ class _Run:
             if self.ranks.main:
                 store(key, asdict(known))
             source = "computed now"
-        items = locality.tuned_items(known, config.limit, config.seed)
+        items = locality.tuned_items(known, config.locality_limit or config.limit, config.seed)
         model, tokenizer = self.loaded["tuned"]
 
         def tuned(names: list[str]) -> list[dict]:
