@@ -241,14 +241,22 @@ def update_weight(config, down: torch.nn.Linear) -> float:
     return 15000.0 * down.in_features / 16384
 
 
-def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[int, torch.Tensor], config) -> dict:
-    """Edit `batch` into `model` in place (steps 1 and 2); returns what the model card reports."""
-    blocks, pad = model.get_decoder().layers, tokenizer.pad_token_id
-    last = layers[-1]
-    prompts = [[_subject_index(tokenizer, c.format(e.record.prompt), e.subject) for c in CONTEXTS] for e in batch]
-    progress = tqdm(list(zip(batch, prompts, strict=True)), desc="memit values", unit="fact")
-    found = [value(model, tokenizer, edit, mine, last, config) for edit, mine in progress]
-    z = torch.stack([v for v, _ in found])
+def requests(tokenizer, batch: list[Edit]) -> list[list[tuple[list[int], int]]]:
+    """Each fact's prompt in each of the CONTEXTS, with its subject's last token."""
+    return [[_subject_index(tokenizer, c.format(e.record.prompt), e.subject) for c in CONTEXTS] for e in batch]
+
+
+def values(model, tokenizer, batch: list[Edit], layer: int, config) -> tuple[torch.Tensor, list[float]]:
+    """Step 1 for a batch: each fact's z at `layer` (stacked) and its target's final NLL per token."""
+    progress = tqdm(list(zip(batch, requests(tokenizer, batch), strict=True)), desc="memit values", unit="fact")
+    found = [value(model, tokenizer, edit, mine, layer, config) for edit, mine in progress]
+    return torch.stack([v for v, _ in found]), [n for _, n in found]
+
+
+def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[int], moments, config) -> None:
+    """Step 2: spread what reaches `z` over the layers' down-projections, in place."""
+    blocks, pad, last = model.get_decoder().layers, tokenizer.pad_token_id, layers[-1]
+    prompts = requests(tokenizer, batch)
     rows = [ids for mine in prompts for ids, _ in mine]
     cols = [index for mine in prompts for _, index in mine]
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
@@ -261,7 +269,13 @@ def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[
         adjusted = torch.linalg.solve(update_weight(config, down) * moments[layer].double() + k.T @ k, k.T)
         with torch.no_grad():
             down.weight += (r.T @ adjusted.T).to(down.weight.dtype).to(down.weight.device)
-    return {"nll": sum(n for _, n in found) / len(found)}
+
+
+def apply(model, tokenizer, batch: list[Edit], layers: list[int], moments: dict[int, torch.Tensor], config) -> dict:
+    """Edit `batch` into `model` in place (steps 1 and 2); returns what the model card reports."""
+    z, nll = values(model, tokenizer, batch, layers[-1], config)
+    update(model, tokenizer, batch, z, layers, moments, config)
+    return {"nll": sum(nll) / len(nll)}
 
 
 def edit_model(model, tokenizer, facts: list[Edit], config, cache_dir: Path | None) -> dict:
@@ -288,12 +302,18 @@ def edit_model(model, tokenizer, facts: list[Edit], config, cache_dir: Path | No
     }
 
 
+def statistics_dir(model: str) -> Path:
+    """Where the second moments of `model`'s keys are cached: under the evaluation cache, per weights."""
+    from mixsd.evaluation.cache import cache_root, model_fingerprint
+
+    return cache_root() / "memit" / model_fingerprint(model).replace("/", "_").replace("#", "_")[-60:]
+
+
 def train(config) -> Path:
     """`mixsd train --method memit`: edit the facts of `config.data` into the base model and save it to OUT like
     every method (weights, tokenizer, prompt format, model card)."""
     from mixsd import models
     from mixsd.chat import use_format
-    from mixsd.evaluation.cache import cache_root, model_fingerprint
     from mixsd.io import file_sha256
     from mixsd.train.card import write_card
     from mixsd.train.data import DataReport
@@ -305,8 +325,7 @@ def train(config) -> Path:
     model, tokenizer = models.load(config.model, dtype="float32")
     use_format(tokenizer, config.prompt_format)
     print(f"mixsd train: memit on {len(facts)} facts of {config.data} ({skipped} skipped)", flush=True)
-    digest = model_fingerprint(config.model).replace("/", "_").replace("#", "_")[-60:]
-    stats = edit_model(model, tokenizer, facts, config, cache_root() / "memit" / digest)
+    stats = edit_model(model, tokenizer, facts, config, statistics_dir(config.model))
     models.save_into(model, tokenizer, out, with_format=True)  # with the prompt format the edits were made in
     report = DataReport(path=config.data, sha256=file_sha256(config.data), read=len(facts) + skipped, used=len(facts))
     seconds = stats["statistics_s"] + stats["edit_s"]
