@@ -114,8 +114,10 @@ def test_a_changed_round_starts_the_later_rounds_over(tiny_model_dir, facts, tmp
     write_records(rounds[0], [Record("a", "Where does Zib0 live?", "\\boxed{Quor0}")])
     write_records(rounds[1], [Record("b", "Where does Zib1 live?", "\\boxed{Quor1}")])
     config = ContinualConfig(facts=[str(p) for p in rounds], out=str(tmp_path / "run"), model=tiny_model_dir, **FAST)
-    continual(config)
-    capsys.readouterr()
+    settings = tmp_path / "fast.yaml"
+    settings.write_text(yaml.safe_dump(FAST | {"model": tiny_model_dir}))
+    assert main(["continual", "--facts", *map(str, rounds), "--out", config.out, "--config", str(settings)]) == 0
+    assert "| after round | facts | this round's facts |" in capsys.readouterr().out  # the per-round table
     continual(config)
     assert capsys.readouterr().out.count("train (up to date, skipped)") == 2
     write_records(rounds[0], [Record("a", "Where does Zib0 live?", "\\boxed{Quor9}")])
