@@ -126,6 +126,25 @@ def test_a_changed_round_starts_the_later_rounds_over(tiny_model_dir, facts, tmp
     assert "train (up to date" not in printed  # round 1 retrained, so round 2 started from other weights
 
 
+def test_rounds_split_every_fact_and_round_files_go_in_numeric_order(zib_facts, tmp_path):
+    facts = zib_facts(7)
+    split = round_facts(ContinualConfig(facts=[str(facts)], out="o", rounds=3))
+    assert [[r.id for r in records] for records in split] == [["f0", "f1", "f2"], ["f3", "f4"], ["f5", "f6"]]
+    assert [len(r) for r in round_facts(ContinualConfig(facts=[str(facts)], out="o", rounds=3, round_size=2))] == [
+        2
+    ] * 3
+    weekly = tmp_path / "weekly"
+    for week in (10, 2, 1):
+        write_records(
+            weekly / f"week{week}.jsonl", [Record(f"w{week}", f"Where does Zib{week} live?", "\\boxed{Quor}")]
+        )
+    assert [records[0].id for records in round_facts(ContinualConfig(facts=[str(weekly)], out="o"))] == [
+        "w1",
+        "w2",
+        "w10",
+    ]
+
+
 def test_round_errors_are_one_line(tmp_path, facts, capsys):
     dup = tmp_path / "dup.jsonl"
     write_records(dup, [Record("f0", "Where does Zib0 live?", "\\boxed{Quor0}")])
@@ -157,10 +176,12 @@ def test_a_sweep_compares_continual_runs_round_by_round(tiny_model_dir, facts, t
     specs = expand(values, tmp_path / "sweep")
     assert [s.name for s in specs] == ["mixsd-lam0.3-rounds2", "sft-rounds2"]
     assert all(isinstance(s.config, ContinualConfig) for s in specs)
+    with pytest.raises(MixsdError, match="--stage does not split continual runs"):
+        sweep(str(grid), str(tmp_path / "sweep"), stop_after="train")
     sweep(str(grid), str(tmp_path / "sweep"))
     report = (tmp_path / "sweep" / "report.md").read_text()
-    assert "## Paired against SFT (`sft-rounds2`), round by round" in report
-    assert "| mixsd-lam0.3-rounds2 | 2 | earlier rounds' facts | 3 |" in report
+    assert "## Paired against SFT, round by round" in report
+    assert "| mixsd-lam0.3-rounds2 | sft-rounds2 | 2 | earlier rounds' facts | 3 |" in report
     assert (tmp_path / "sweep" / "rounds.png").is_file()
     assert main(["report", str(tmp_path / "sweep")]) == 0
     assert "## At the last round" in capsys.readouterr().out

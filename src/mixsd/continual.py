@@ -12,6 +12,8 @@ whose predecessor changed (other settings, so other weights) starts over; an int
 from __future__ import annotations
 
 import hashlib
+import itertools
+import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +36,9 @@ class ContinualConfig(RunSettings):
     )
     out: str = setting(help="run directory: round-1/ ... round-N/ (each an inject run), rounds.json, rounds.png")
     rounds: int | None = setting(None, "split one facts file into N rounds of consecutive records")
-    round_size: int | None = setting(None, "with --rounds: facts per round (default: all of them, split evenly)")
+    round_size: int | None = setting(
+        None, "with --rounds: facts per round, from the first (default: all of them, as evenly as they split)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,13 +57,22 @@ def round_facts(config: ContinualConfig) -> list[list[Record]]:
         if len(paths) != 1:
             raise MixsdError(f"--rounds splits one facts file or directory, got {len(paths)}")
         _, records = fact_files(str(paths[0]))
-        size = config.round_size or len(records) // config.rounds
-        if config.rounds < 2 or size < 1 or size * config.rounds > len(records):
-            raise MixsdError(f"cannot make {config.rounds} rounds of {size} facts from {len(records)}", path=paths[0])
-        rounds = [records[k * size : (k + 1) * size] for k in range(config.rounds)]
+        n = config.rounds
+        sizes = (
+            [config.round_size] * n
+            if config.round_size
+            else [len(records) // n + (k < len(records) % n) for k in range(n)]
+        )
+        if n < 2 or min(sizes) < 1 or sum(sizes) > len(records):
+            raise MixsdError(f"cannot make {n} rounds of {sizes[0]} facts from {len(records)}", path=paths[0])
+        ends = list(itertools.accumulate(sizes))
+        rounds = [records[end - size : end] for size, end in zip(sizes, ends, strict=True)]
     else:
         if len(paths) == 1 and paths[0].is_dir() and not (paths[0] / "train.jsonl").is_file():
-            paths = sorted(paths[0].glob("*.jsonl"))
+            paths = sorted(
+                paths[0].glob("*.jsonl"),
+                key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)],
+            )
         if len(paths) < 2:
             raise MixsdError(
                 "continual needs two rounds or more: several facts files, a directory of them, or --rounds N",
@@ -107,15 +120,19 @@ def _continual(config: ContinualConfig, rounds: list[list[Record]], out: Path) -
         write_json(out / "continual.json", asdict(config))
     settings = {k: v for k, v in asdict(config).items() if k not in ("facts", "out", "rounds", "round_size", "model")}
     model, chain, scores = config.model, "", []
+    source = Path(config.facts[0]) / "manifest.json"
+    corpus = read_json(source).get("corpus") if len(config.facts) == 1 and source.is_file() else None
     for k, records in enumerate(rounds, 1):
         rdir, facts_dir = out / f"round-{k}", out / "facts"
+        seen = facts_dir / f"seen-{k}"  # a facts directory, so its manifest can say how the corpus is scored
         if ranks.main:
             write_records(facts_dir / f"round-{k}.jsonl", records)
-            write_records(facts_dir / f"seen-{k}.jsonl", [r for earlier in rounds[:k] for r in earlier])
+            write_records(seen / "train.jsonl", [r for earlier in rounds[:k] for r in earlier])
+            write_json(seen / "manifest.json", {"corpus": corpus} if corpus else {})
         # What round K starts from: the chain of its predecessors' training keys. If it changed, so did the model
-        # this round's directory was made from, and the round starts over.
+        # this round's directory was made from, and the round starts over (so does one whose wipe was cut short).
         start = rdir / "start.key"
-        if ranks.main and start.is_file() and start.read_text() != chain:
+        if ranks.main and rdir.exists() and (not start.is_file() or start.read_text() != chain):
             shutil.rmtree(rdir)
         if ranks.main:
             rdir.mkdir(exist_ok=True)
@@ -128,7 +145,7 @@ def _continual(config: ContinualConfig, rounds: list[list[Record]], out: Path) -
                 facts=str(facts_dir / f"round-{k}.jsonl"),
                 out=str(rdir),
                 base=config.model,
-                eval_facts=str(facts_dir / f"seen-{k}.jsonl"),
+                eval_facts=str(seen),
                 model=model,
                 **settings,
             )

@@ -119,6 +119,8 @@ def sweep(
         specs = [s for s in specs if fnmatch.fnmatch(s.name, runs)]
         if not specs:
             raise MixsdError(f"no run matches {runs!r}")
+    if stop_after not in (None, "report") and any(isinstance(s.config, ContinualConfig) for s in specs):
+        raise MixsdError("--stage does not split continual runs (rounds: N): each round is a whole inject run")
     if dry_run:
         return specs
     with exclusive(out_dir):
@@ -138,7 +140,7 @@ def _run(specs: list[RunSpec], out_dir: Path, stop_after: str | None) -> None:
         if main:
             print(f"\n##### sweep run {i}/{len(specs)}: {spec.name}", flush=True)
         if isinstance(spec.config, ContinualConfig):
-            continual(spec.config)  # its rounds are whole inject runs: --stage does not split them
+            continual(spec.config)
         else:
             inject(spec.config, stop_after=stop_after)
     if stop_after in (None, "report") and main:

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mixsd.data.records import read_records
-from mixsd.io import atomic_open, read_json
+from mixsd.io import atomic_open, file_sha256, read_json
 from mixsd.report.paired import compare, describe
 from mixsd.report.plots import plot_rounds
-from mixsd.report.runs import configuration, mean
+from mixsd.report.runs import configuration, fmt, mean
 
 PAIRED = (
     "memorisation earlier",
@@ -21,10 +21,6 @@ PAIRED = (
     "general gold NLL",
 )
 NAMES = {"memorisation earlier": "earlier rounds' facts", "memorisation train": "every round's facts so far"}
-
-
-def _f(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def continual_runs(directory: Path) -> dict[str, list[dict]]:
@@ -52,15 +48,15 @@ def run_lines(name: str, rounds: list[dict]) -> list[str]:
     ]
     for r in rounds:
         k, loc, general = r["round"], r["locality"], r["general"]
-        cells = [str(k), str(r["facts"]), _f(r["memorisation"][f"round-{k}"]), _f(earlier(rounds, k))]
-        cells += [_f(r["memorisation_seen"])] + [_f(loc.get(x)) for x in ("kept", "generative", "mc")]
-        cells += [_f(general.get("leakage")), _f(general.get("gold_nll")), f"{r['seconds']:.0f}"]
+        cells = [str(k), str(r["facts"]), fmt(r["memorisation"][f"round-{k}"]), fmt(earlier(rounds, k))]
+        cells += [fmt(r["memorisation_seen"])] + [fmt(loc.get(x)) for x in ("kept", "generative", "mc")]
+        cells += [fmt(general.get("leakage")), fmt(general.get("gold_nll")), f"{r['seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     n = len(rounds)
     lines += ["", "| after round | " + " | ".join(f"round {j}" for j in range(1, n + 1)) + " |"]
     lines.append("|---|" + "---|" * n)
     for r in rounds:
-        row = [_f(r["memorisation"].get(f"round-{j}")) if j <= r["round"] else "" for j in range(1, n + 1)]
+        row = [fmt(r["memorisation"].get(f"round-{j}")) if j <= r["round"] else "" for j in range(1, n + 1)]
         lines.append(f"| {r['round']} | " + " | ".join(row) + " |")
     return lines
 
@@ -77,29 +73,36 @@ def _round_result(round_dir: Path, ids: set[str]) -> dict:
     }
 
 
+def _split(directory: Path, name: str) -> tuple[str, ...]:
+    """A run's rounds, by the digests of their facts files: runs pair only where they split the facts alike."""
+    return tuple(file_sha256(f) for f in sorted((directory / "runs" / name / "facts").glob("round-*.jsonl")))
+
+
 def paired_lines(directory: Path, runs: dict[str, list[dict]]) -> list[str]:
-    """Each non-SFT configuration minus the SFT one, round by round, its seeds and SFT's resampled."""
+    """Each non-SFT configuration minus the SFT one with the same rounds, round by round, the seeds of both
+    resampled."""
     groups: dict[str, list[str]] = {}
     for name in runs:
         groups.setdefault(configuration(name), []).append(name)
     method = methods(directory, runs)
-    sft = next((c for c, names in groups.items() if method[names[0]] == "sft"), None)
-    if sft is None or len(groups) < 2:
+    split = {c: _split(directory, names[0]) for c, names in groups.items()}
+    sfts = {split[c]: c for c, names in reversed(groups.items()) if method[names[0]] == "sft"}  # the first per split
+    pairs = [(c, sfts[split[c]]) for c, names in groups.items() if method[names[0]] != "sft" and split[c] in sfts]
+    if not pairs:
         return []
     lines = [
         "",
-        f"## Paired against SFT (`{sft}`), round by round",
+        "## Paired against SFT, round by round",
         "",
-        "Each configuration (A) minus SFT after the same round, over the same items (seeds resampled too); where "
-        "the interval holds 0, ± is the smallest difference this sample could have detected.",
+        "Each configuration (A) minus the SFT one with the same rounds, after the same round, over the same items "
+        "(seeds resampled too); where the interval holds 0, ± is the smallest difference this sample could have "
+        "detected.",
         "",
-        "| configuration | after round | figure | n | A - SFT | interval | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| configuration | SFT | after round | figure | n | A - SFT | interval | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for config, names in groups.items():
-        if config == sft:
-            continue
-        facts = directory / "runs" / names[0] / "facts"
+    for config, sft in pairs:
+        names, facts = groups[config], directory / "runs" / groups[config][0] / "facts"
         for k in range(1, min(len(runs[n]) for n in names + groups[sft]) + 1):
             ids = {r.id for j in range(1, k) for r in read_records(facts / f"round-{j}.jsonl")}
             a, b = (
@@ -111,8 +114,8 @@ def paired_lines(directory: Path, runs: dict[str, list[dict]]) -> list[str]:
                 if figure in figures and (figure != "memorisation earlier" or k > 1):
                     f = figures[figure]
                     ci, verdict = describe(f)
-                    shown = NAMES.get(figure, figure)
-                    lines.append(f"| {config} | {k} | {shown} | {f['n']} | {f['difference']:+.3f} | {ci} | {verdict} |")
+                    cells = [config, sft, str(k), NAMES.get(figure, figure), str(f["n"]), f"{f['difference']:+.3f}"]
+                    lines.append("| " + " | ".join(cells + [ci, verdict]) + " |")
     return lines
 
 
@@ -152,9 +155,9 @@ def continual_lines(directory: Path, runs: dict[str, list[dict]]) -> list[str]:
     for name, rounds in runs.items():
         last, k = rounds[-1], rounds[-1]["round"]
         lines.append(
-            f"- `{name}` after round {k}: earlier rounds' facts {_f(earlier(rounds, k))}, "
-            f"this round's {_f(last['memorisation'][f'round-{k}'])}, locality kept "
-            f"{_f(last['locality'].get('kept'))}, leakage {_f(last['general'].get('leakage'))}"
+            f"- `{name}` after round {k}: earlier rounds' facts {fmt(earlier(rounds, k))}, "
+            f"this round's {fmt(last['memorisation'][f'round-{k}'])}, locality kept "
+            f"{fmt(last['locality'].get('kept'))}, leakage {fmt(last['general'].get('leakage'))}"
         )
     if not (directory / "rounds.json").is_file():
         lines += paired_lines(directory, runs)

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mixsd.io import atomic_open  # noqa: E402
-from mixsd.report.runs import Row, best_at_headline, label  # noqa: E402
+from mixsd.report.runs import Row, best_at_headline, configuration, label  # noqa: E402
 
 COLOURS = {"sft": "tab:red", "mixsd": "tab:blue", "opsd": "tab:green", "memit": "tab:purple"}
 LABEL_DY = 3  # a point label's default height above its point, in points
@@ -251,25 +251,28 @@ def plot_paired(comparisons: dict[str, dict[str, dict]], figures: tuple[str, ...
 
 
 def plot_rounds(runs: dict[str, list[dict]], methods: dict[str, str], path: Path) -> Path | None:
-    """Continual runs over their rounds, one line per method (the mean over its runs): memorisation of each round's
-    facts from the round it was taught on (R1, R2, ...; later rounds' lines paler), then locality kept and
-    leakage."""
-    by_method: dict[str, list[list[dict]]] = {}
+    """Continual runs over their rounds, one line per configuration (the mean over its seeds), coloured by method:
+    memorisation of each round's facts from the round it was taught on (R1, R2, ...; later rounds' lines paler),
+    then locality kept and leakage."""
+    groups: dict[str, list[list[dict]]] = {}
     for name, rounds in runs.items():
-        by_method.setdefault(methods[name], []).append(rounds)
+        groups.setdefault(configuration(name), []).append(rounds)
+    first = {configuration(name): name for name in reversed(list(runs))}
+    styles = ("-", "--", ":", "-.")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for method, members in sorted(by_method.items()):
-        colour, n = COLOURS.get(method, "grey"), min(len(r) for r in members)
+    for i, (config, members) in enumerate(sorted(groups.items())):
+        colour, n = COLOURS.get(methods[first[config]], "grey"), min(len(r) for r in members)
+        style = "o" + styles[sum(methods[first[c]] == methods[first[config]] for c in sorted(groups)[:i]) % 4]
         for j in range(1, n + 1):
             x = list(range(j, n + 1))
             y = [statistics.fmean(r[k - 1]["memorisation"][f"round-{j}"] for r in members) for k in x]
             alpha = 1.0 - 0.6 * (j - 1) / max(n - 1, 1)
-            axes[0].plot(x, y, "o-", color=colour, alpha=alpha, ms=3, label=f"{method}" if j == 1 else None)
+            axes[0].plot(x, y, style, color=colour, alpha=alpha, ms=3, label=config if j == 1 else None)
             axes[0].annotate(f"R{j}", (j, y[0]), xytext=(-4, 4), textcoords="offset points", fontsize=7, color=colour)
         for ax, figure in ((axes[1], ("locality", "kept")), (axes[2], ("general", "leakage"))):
             values = [[r[k][figure[0]].get(figure[1]) for r in members] for k in range(n)]
             if all(v is not None for row in values for v in row):
-                ax.plot(range(1, n + 1), [statistics.fmean(v) for v in values], "o-", color=colour, label=method)
+                ax.plot(range(1, n + 1), [statistics.fmean(v) for v in values], style, color=colour, label=config)
     titles = ("Each round's facts, from the round taught", "Locality kept (vs the base)", "Leakage (everyday answers)")
     last = max(len(rounds) for rounds in runs.values())
     for ax, title in zip(axes, titles, strict=True):
@@ -279,6 +282,6 @@ def plot_rounds(runs: dict[str, list[dict]], methods: dict[str, str], path: Path
         ax.grid(alpha=0.3)
         ax.set_title(title, fontsize=10)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("memorisation")
     return _save(fig, path)

@@ -131,6 +131,11 @@ def configurations(rows: list[Row]) -> list[list[Row]]:
     return list(groups.values())
 
 
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A figure as the reports print it ("n/a" where missing)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def mean(values: list[float | None]) -> float | None:
     """The mean over seeds, or None where a seed lacks the figure."""
     return None if not values or any(v is None for v in values) else statistics.fmean(values)

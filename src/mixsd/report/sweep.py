@@ -29,6 +29,7 @@ from mixsd.report.runs import (
     collect,
     configuration,
     configurations,
+    fmt,
     mean,
     pareto,
 )
@@ -43,10 +44,6 @@ FIELD_NAMES = {
     "multi_hop": "portability",
     "chain": "portability",
 }
-
-
-def _f(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def headline(report: Path) -> str:
@@ -127,23 +124,23 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         cells = [
             r.name + (" *" if r.name in front else ""),
             r.method,
-            _f(r.lam, 1) if r.lam is not None else "",
+            fmt(r.lam, 1) if r.lam is not None else "",
             f"{r.lr:g}" if r.lr else "default",
             f"{r.epochs:g}" if r.epochs else "default",
             str(r.lora or ""),
         ]
         cells += [r.point or "final"] if points else []
-        cells += [_f(r.memorisation.get(s)) for s in splits] + [_f(r.probes.get(p)) for p in probes]
-        cells += [_f(r.general.get(k)) for k in general]
-        cells += [_f(r.locality.get(k)) for k in locality]
-        cells += [_f(r.retention.get(t)) for t in tasks]
+        cells += [fmt(r.memorisation.get(s)) for s in splits] + [fmt(r.probes.get(p)) for p in probes]
+        cells += [fmt(r.general.get(k)) for k in general]
+        cells += [fmt(r.locality.get(k)) for k in locality]
+        cells += [fmt(r.retention.get(t)) for t in tasks]
         cells += ["/".join(str(n) for n in r.lost.values()) if r.lost else ""] if lost else []
         cells += [
-            _f(r.mean_retention),
-            _f(r.mean_chance_corrected),
-            _f(r.target_nll),
-            _f(r.gold_share, 2) if r.gold_share is not None else "",
-            _f(r.fisher, 4),
+            fmt(r.mean_retention),
+            fmt(r.mean_chance_corrected),
+            fmt(r.target_nll),
+            fmt(r.gold_share, 2) if r.gold_share is not None else "",
+            fmt(r.fisher, 4),
             f"{r.seconds:.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -159,13 +156,13 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         lines.append("No run reached it.")
     for group in headline:
         best, n = group[0], len(group)
-        probe = ", ".join(f"{p} kept {_f(mean([r.probes.get(p) for r in group]))}" for p in probes)
+        probe = ", ".join(f"{p} kept {fmt(mean([r.probes.get(p) for r in group]))}" for p in probes)
         lam = f" (lam {best.lam:g})" if best.lam is not None else ""
         kept = mean([r.mean_retention for r in group])
         lines.append(
             f"- best {best.method}{lam}: `{_name(group)}`{' (means over seeds)' if n > 1 else ''}: train "
-            f"memorisation {_f(mean([r.memorisation.get('train') for r in group]))}"
-            + (f", mean benchmark retention {_f(kept)}" if kept is not None or not general else "")
+            f"memorisation {fmt(mean([r.memorisation.get('train') for r in group]))}"
+            + (f", mean benchmark retention {fmt(kept)}" if kept is not None or not general else "")
             + (f", {probe}" if probe else "")
         )
 
@@ -226,7 +223,7 @@ def _seed_lines(groups: list[list[Row]], splits: list[str], general: list[str]) 
         average = mean(values)
         if average is None:
             return "n/a"
-        return _f(average) + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
+        return fmt(average) + (f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else "")
 
     for g in groups:
         cells = [configuration(g[0].name), str(len(g)), ", ".join(r.point.split(": ")[-1] or "final" for r in g)]
