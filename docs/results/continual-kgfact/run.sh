@@ -3,7 +3,7 @@
 # committed here without weights and is not run again; the others run (seed 0 of both methods first, so that a
 # paired comparison exists as early as possible), continuing whatever /work/runs/continual still holds. Then every
 # finished run's evidence is kept here and the report regenerated. Run it from the repository root, alone on the
-# machine (2 CPU cores): about 30 minutes a run.
+# machine (2 CPU cores): 40-50 minutes a run.
 set -euo pipefail
 STUDY=docs/results/continual-kgfact
 CONFIG=src/mixsd/configs/continual-kgfact.yaml
@@ -18,9 +18,9 @@ done
 keep() {  # a finished run's evidence, without weights
     (cd "$1" && find . -type f \( -name eval.json -o -name inject.json -o -name stages.json -o -name report.md \
         -o -name README.md -o -name train_log.jsonl -o -name rounds.json -o -name continual.json -o -name 'round-*.jsonl' \
-        -o -name 'seen-*.jsonl' -o -name targets.jsonl -o -name '*.report.json' \) -print0 | while IFS= read -r -d '' f; do install -D -m 644 "$f" "$2/$f"; done)
+        -o -name targets.jsonl -o -name '*.report.json' \) -not -path ./report.md -print0 | while IFS= read -r -d '' f; do install -D -m 644 "$f" "$2/$f"; done)
 }
 for run in "$SWEEP"/runs/*/; do
-    [ "$(rounds "$run/rounds.json")" = 5 ] && keep "$run" "$PWD/$STUDY/runs/$(basename "$run")"
+    if [ "$(rounds "$run/rounds.json")" = 5 ]; then keep "$run" "$PWD/$STUDY/runs/$(basename "$run")"; fi
 done
 mixsd report "$STUDY"
