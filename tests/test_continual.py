@@ -162,6 +162,8 @@ def test_round_errors_are_one_line(tmp_path, facts, capsys):
         round_facts(limited)
     with pytest.raises(MixsdError, match="no save_every_epoch"):
         ContinualConfig(facts=[str(facts)], out="o", rounds=2, train={"save_every_epoch": True})
+    with pytest.raises(MixsdError, match="or save_adapter"):
+        ContinualConfig(facts=[str(facts)], out="o", rounds=2, lora=16, train={"save_adapter": True})
 
 
 def test_a_sweep_compares_continual_runs_round_by_round(tiny_model_dir, facts, tmp_path, capsys):

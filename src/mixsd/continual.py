@@ -44,9 +44,10 @@ class ContinualConfig(RunSettings):
         super().__post_init__()
         if self.round_size is not None and self.rounds is None:
             raise MixsdError("--round-size needs --rounds N")
-        if self.train.get("save_every_epoch"):
+        if self.train.get("save_every_epoch") or self.train.get("save_adapter"):
             raise MixsdError(
-                "continual scores each round's final model and trains the next from it: no save_every_epoch"
+                "continual scores each round's final, whole model and trains the next from it: no save_every_epoch "
+                "or save_adapter"
             )
 
 
