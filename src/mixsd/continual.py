@@ -152,7 +152,8 @@ def _continual(config: ContinualConfig, rounds: list[list[Record]], out: Path) -
             )
         )
         if ranks.main:
-            scores.append(round_scores(k, rounds, rdir, start=weights_sha256(model)))
+            origin = scores[-1]["model_sha256"] if scores else weights_sha256(model)  # round K-1's, hashed once
+            scores.append(round_scores(k, rounds, rdir, start=origin))
             write_json(out / "rounds.json", {"config": asdict(config), "rounds": scores})
         chain = hashlib.sha256((chain + read_json(rdir / "stages.json")["train"]["key"]).encode()).hexdigest()[:16]
         model = str(rdir / "model")
