@@ -226,3 +226,26 @@ def test_a_checkpoint_cut_off_mid_save_is_dropped_for_the_one_before(tmp_path):
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-4"]
     assert last_checkpoint(tmp_path / "none") is None
+
+
+def test_checkpoints_removed_after_training_never_look_complete_if_the_removal_is_cut_off(tmp_path, monkeypatch):
+    """A kill while a finished run deletes its checkpoints (CI once caught one) must not leave a checkpoint that
+    holds trainer_state.json but no weights: resuming from it fails."""
+    import shutil
+
+    from mixsd.train.run import last_checkpoint, remove_checkpoints
+
+    for step in (4, 8):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        for name in ("model.safetensors", "trainer_state.json"):
+            (tmp_path / f"checkpoint-{step}" / name).write_text("{}")
+
+    def killed(path, ignore_errors=False):
+        (Path(path) / "checkpoint-8" / "model.safetensors").unlink()  # the weights went first, then the kill
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        remove_checkpoints(tmp_path)
+    monkeypatch.undo()
+    assert last_checkpoint(tmp_path) is None

@@ -176,7 +176,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
     from mixsd.evaluation.run import evaluate
     from mixsd.report.single import write_run_report
     from mixsd.targets.generate import generate_targets
-    from mixsd.train.run import last_checkpoint, train
+    from mixsd.train.run import last_checkpoint, remove_checkpoints, train
 
     ranks = Ranks.from_env()  # under `accelerate launch` every stage shares its work; rank 0 keeps the books
     if ranks.main:
@@ -207,6 +207,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
         rcfg.resume = started.is_file() and started.read_text() == key and bool(last_checkpoint(started.parent))
         ranks.barrier()  # every rank has decided before rank 0 clears the way
         if not rcfg.resume and ranks.main:
+            remove_checkpoints(started.parent)
             shutil.rmtree(model_dir, ignore_errors=True)
             started.parent.mkdir(parents=True)
             started.write_text(key)

@@ -163,6 +163,14 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return None
 
 
+def remove_checkpoints(checkpoints: Path) -> None:
+    """Remove a run's checkpoints, each one's trainer_state.json first: a kill mid-removal must not leave a
+    directory that `last_checkpoint` takes for complete while its weights are already gone."""
+    for state in checkpoints.glob("checkpoint-*/trainer_state.json"):
+        state.unlink(missing_ok=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+
+
 def _prepare_output(config: TrainConfig) -> Path:
     """Make sure OUT can be written and that it is a fresh run or a resumable one, before any work."""
     out = Path(config.out).expanduser()
@@ -321,7 +329,7 @@ def _finish(run: Run, started: float) -> None:
     }
     write_card(run.out, config, run.base_path, run.report, stats)
     if not config.keep_checkpoints:
-        shutil.rmtree(run.out / CHECKPOINTS, ignore_errors=True)
+        remove_checkpoints(run.out / CHECKPOINTS)
     loss = f"{stats['loss']:.4f}" if stats["loss"] is not None else "n/a"
     print(
         f"mixsd train: saved to {run.out} ({stats['steps']} steps, final loss {loss}, {stats['seconds']:.0f} s)",
