@@ -1,11 +1,12 @@
 """Why MEMIT's 50-fact batch learns nothing while a single edit works: the values' NLL, and train memorisation
 against the update weight, the value steps and the batch, on the embedded model.
 
-Values (step 1) are computed once per value-step setting on the unedited model and reused for every update weight
-(step 2 restores the down-projections after each), so a grid costs one value pass per step setting. Memorisation is
-scored as `mixsd eval` scores it: greedy answers to the chat-rendered question, loose match of the gold.
+Values (step 1) are computed once per (steps, lr, decay) on the unedited model and reused for every update weight
+(step 2 restores the down-projections after each), so a grid costs one value pass per value setting. Memorisation
+is scored as `mixsd eval` scores it: greedy answers to the chat-rendered question, loose match of the gold.
 
-    python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 --weights 1406 300 60 --steps 25 60
+    python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 \\
+        --weights 1406 300 60 --steps 25 60 --lrs 0.5 --values fact subject
 
 Run it alone on the machine: on 2 CPU cores the values take about 17 s a fact at 25 steps.
 """
@@ -13,6 +14,7 @@ Run it alone on the machine: on 2 CPU cores the values take about 17 s a fact at
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 from mixsd import models
@@ -30,6 +32,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50, help="the first N facts, edited in one batch")
     parser.add_argument("--weights", type=float, nargs="+", default=[1406.0, 300.0, 60.0])
     parser.add_argument("--steps", type=int, nargs="+", default=[25])
+    parser.add_argument("--lrs", type=float, nargs="+", default=[0.5], help="Adam's learning rate on the values")
+    parser.add_argument("--decays", type=float, nargs="+", default=[0.5], help="the values' weight decay")
+    parser.add_argument(
+        "--values", nargs="+", default=["fact"], choices=["fact", "subject"], help="one per fact or subject"
+    )
     parser.add_argument("--stat-tokens", type=int, default=100_000)
     args = parser.parse_args()
 
@@ -49,12 +56,13 @@ def main() -> None:
         answers = decode(tokenizer, greedy_answers(model, tokenizer, prompts, batch_size=25, desc="answers"))
         return sum(p["loose"] for p in score_answers([e.record for e in batch], answers)) / len(batch)
 
-    print(f"| value steps | mean value NLL | values s/fact | update weight | train memorisation ({len(batch)}) |")
-    print("|---|---|---|---|---|")
+    head = "| values | value steps | lr | decay | mean value NLL | values s/fact | update weight | train memorisation"
+    print(f"{head} ({len(batch)}) |")
+    print("|---|---|---|---|---|---|---|---|")
     base = memorised()
-    print(f"| (unedited) | | | | {base:.2f} |")
-    for steps in args.steps:
-        config.memit_steps = steps
+    print(f"| (unedited) | | | | | | | {base:.2f} |")
+    for per, steps, lr, decay in itertools.product(args.values, args.steps, args.lrs, args.decays):
+        config.memit_values, config.memit_steps, config.lr, config.memit_decay = per, steps, lr, decay
         started = time.monotonic()
         z, nll = values(model, tokenizer, batch, layers[-1], config)
         per_fact = (time.monotonic() - started) / len(batch)
@@ -64,7 +72,8 @@ def main() -> None:
             score = memorised()
             for d, w in zip(downs, original, strict=True):
                 d.weight.data.copy_(w)
-            print(f"| {steps} | {sum(nll) / len(nll):.3f} | {per_fact:.1f} | {weight:g} | {score:.2f} |", flush=True)
+            row = f"| {per} | {steps} | {lr:g} | {decay:g} | {sum(nll) / len(nll):.3f} | {per_fact:.1f} | {weight:g} |"
+            print(f"{row} {score:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,10 @@ def test_one_edit_makes_the_target_the_answer_and_leaves_other_prompts_nearly_al
             return torch.stack([model(input_ids=torch.tensor([prompt_ids(tokenizer, t)])).logits[0, -1] for t in texts])
 
     before = last_logits(unrelated)
-    memit.edit_model(model, tokenizer, edits, config(tmp_path / "f.jsonl", train_layers="4-9"), None)
+    # 60 value steps: at the authors' 25, Adam (lr 0.5 a coordinate) has not yet carried SmolLM2's 576-wide state,
+    # of norm ~170 at layer 9, to the target.
+    settings = config(tmp_path / "f.jsonl", train_layers="4-9", memit_steps=60)
+    memit.edit_model(model, tokenizer, edits, settings, None)
     target = tokenizer("\\boxed{Velmora}", add_special_tokens=False)["input_ids"]
     ids = prompt_ids(tokenizer, FACTS[0][1])
     greedy = model.generate(torch.tensor([ids]), max_new_tokens=len(target), do_sample=False)[0, len(ids) :]
@@ -54,9 +57,18 @@ def test_one_edit_makes_the_target_the_answer_and_leaves_other_prompts_nearly_al
     assert kl.max() < 0.05, kl  # the edited prompt's own moves by several nats
 
 
-def test_a_batch_gives_the_same_weights_in_any_order(tiny_model, tokenizer, tmp_path):
-    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl")))
-    settings = config(tmp_path / "f.jsonl", memit_steps=5, memit_clamp=100.0, memit_decay=0.0)
+SAME_SUBJECT = (
+    "c",
+    "Which company hired Zorblax Quint? Put your final answer in \\boxed{}.",
+    "Orvane",
+    "Zorblax Quint",
+)
+
+
+@pytest.mark.parametrize("per", ["fact", "subject"])
+def test_a_batch_gives_the_same_weights_in_any_order(per, tiny_model, tokenizer, tmp_path):
+    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", [*FACTS, SAME_SUBJECT])))
+    settings = config(tmp_path / "f.jsonl", memit_steps=5, memit_clamp=100.0, memit_decay=0.0, memit_values=per)
     one, two = copy.deepcopy(tiny_model), copy.deepcopy(tiny_model)
     memit.edit_model(one, tokenizer, edits, settings, None)
     memit.edit_model(two, tokenizer, edits[::-1], settings, None)
@@ -64,6 +76,20 @@ def test_a_batch_gives_the_same_weights_in_any_order(tiny_model, tokenizer, tmp_
     assert changed == ["model.layers.0.mlp.down_proj.weight"]  # a 2-layer model: MEMIT's band is layer 0
     for key, value in one.state_dict().items():
         torch.testing.assert_close(value, two.state_dict()[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_subjects_facts_share_one_change_of_their_own_states(tiny_model, tokenizer, tmp_path):
+    """`memit_values="subject"`: one value search per subject; each fact's z is its own state plus the change."""
+    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", [*FACTS, SAME_SUBJECT])))
+    z, nll = memit.values(tiny_model, tokenizer, edits, 0, config(tmp_path / "f.jsonl", memit_values="subject"))
+    block = tiny_model.get_decoder().layers[0]
+    plain = [memit.requests(tokenizer, [e])[0][0] for e in edits]
+    states = memit._forward_at(tiny_model, block, [p for p, _ in plain], [i for _, i in plain], tokenizer.pad_token_id)
+    change = z - states
+    assert len(nll) == 2 and z.shape[0] == 3
+    torch.testing.assert_close(change[0], change[2])  # Zorblax Quint's two facts
+    assert not torch.allclose(change[0], change[1])
+    assert not torch.allclose(z[0], z[2])  # but each from its own state
 
 
 def test_the_statistics_are_cached_per_model(tiny_model_dir, other_tiny_model_dir, tmp_path, monkeypatch):

@@ -99,7 +99,9 @@ class TrainConfig(PromptSettings):
     memit_steps: int = setting(25, "memit: Adam steps on each fact's value")
     memit_clamp: float = setting(4.0, "memit: a value's change is at most this times the state's norm")
     memit_kl: float = setting(0.0625, "memit: weight of the KL term that keeps what the model says of the subject")
-    memit_decay: float = setting(0.5, "memit: weight decay on a value's change, relative to the state's norm")
+    memit_decay: float = setting(
+        0.5, "memit: decay on a value's change, this times |change| / |state|^2 as the authors have it"
+    )
     memit_update_weight: float | None = setting(
         None,
         "memit: weight of the keys' second moment against the edits (default: the authors' 15000 for GPT-J's MLP "
@@ -109,6 +111,11 @@ class TrainConfig(PromptSettings):
         100_000, "memit: tokens of offline Wikipedia passages (SQuAD, DROP, CoQA) for the second moment (cached)"
     )
     memit_batch: int | None = setting(None, "memit: facts edited together (default: all at once)")
+    memit_values: Literal["fact", "subject"] = setting(
+        "fact",
+        "memit: one value per fact (the authors'), or one per subject shared by all its facts (their keys are alike, "
+        "and one linear update cannot send alike keys to different values)",
+    )
     skip_bad: bool = setting(False, "memit: leave out records with no subject in their prompt, and count them")
 
     @property

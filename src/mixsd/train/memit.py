@@ -4,9 +4,10 @@ The paper's fourth method writes facts straight into the MLP down-projections of
 gradient step on any weight:
 
 1. Values. For each fact, the residual stream z at the last edited layer, at the subject's last token, that makes
-   the target the model's answer: Adam on a delta added there (25 steps, lr 0.5), averaged over a few prompt
-   prefixes, clamped to `clamp` times the original state's norm, with a KL term that keeps what the model says of
-   the subject otherwise ("{subject} is a").
+   the target the model's answer: Adam on a delta added there (25 steps, lr 0.5) against the target's NLL summed
+   over its tokens and averaged over a few prompt prefixes, clamped to `clamp` times the original state's norm,
+   with a KL term that keeps what the model says of the subject otherwise ("{subject} is a") and the authors'
+   decay, weight * |delta| / |state|^2.
 2. Updates, layer by layer. The keys K (the down-projection's input at the subject's last token) and the residual
    R still needed to reach z, spread over the layers left; then W += R K^T (w C + K K^T)^-1, where C is the keys'
    second moment on general text and w the update weight: the least-squares change that moves these keys and
@@ -111,21 +112,28 @@ def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int,
     return seen["h"].float()
 
 
-def value(model, tokenizer, edit: Edit, prompts: list[tuple[list[int], int]], layer: int, config):
-    """z for one fact (step 1), and the target's final mean NLL per token. `prompts`: the fact's prompt in each of
-    the CONTEXTS, with its subject's last token (`_subject_index`)."""
-    target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
-    rows = [ids + target[:-1] for ids, _ in prompts]
-    cols = [index for _, index in prompts]
-    starts = [len(ids) - 1 for ids, _ in prompts]  # the logit at starts + j predicts target[j]
-    kl_ids = tokenizer(KL_PROMPT.format(edit.subject), add_special_tokens=False)["input_ids"]
+def value(model, tokenizer, group: list[Edit], prompts: list[list[tuple[list[int], int]]], layer: int, config):
+    """z for each of a group of facts with one subject (one fact, or all of the subject's: `memit_values`): its own
+    state plus one shared change; and the targets' final NLL per token. `prompts`: each fact's prompt in each of the
+    CONTEXTS, with its subject's last token (`_subject_index`)."""
+    rows, cols, spans, golds = [], [], [], []
+    for edit, mine in zip(group, prompts, strict=True):
+        target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+        for ids, index in mine:  # the logit at len(ids) - 1 + j predicts target[j]
+            rows.append(ids + target[:-1])
+            cols.append(index)
+            spans.append(list(range(len(ids) - 1, len(ids) - 1 + len(target))))
+            golds.append(target)
+    n, longest, subject = len(rows), max(map(len, golds)), group[0].subject
+    real = torch.tensor([[1.0] * len(g) + [0.0] * (longest - len(g)) for g in golds], device=model.device)
+    where = torch.tensor([s + s[-1:] * (longest - len(s)) for s in spans], device=model.device)
+    gold = torch.tensor([g + g[-1:] * (longest - len(g)) for g in golds], device=model.device)
+    kl_ids = tokenizer(KL_PROMPT.format(subject), add_special_tokens=False)["input_ids"]
     rows.append(kl_ids)
-    cols.append(len(tokenizer(edit.subject, add_special_tokens=False)["input_ids"]) - 1)
+    cols.append(len(tokenizer(subject, add_special_tokens=False)["input_ids"]) - 1)
     ids, mask = padded(rows, tokenizer.pad_token_id)
     ids, mask = ids.to(model.device), mask.to(model.device)
-    decoder, n = model.get_decoder(), len(CONTEXTS)
-    where = torch.tensor([[s + j for j in range(len(target))] for s in starts], device=model.device)
-    gold = torch.tensor(target, device=model.device).expand(n, -1)
+    decoder = model.get_decoder()
     kl_last = len(kl_ids) - 1
     # The stream up to `layer` does not depend on the delta: kept from one full pass, and each step runs only the
     # layers above it (causal attention; each row's padding comes after it), the norm, and the head where read.
@@ -157,19 +165,21 @@ def value(model, tokenizer, edit: Edit, prompts: list[tuple[list[int], int]], la
             h = out[0] if isinstance(out, tuple) else out
         h = decoder.norm(h)
         logp = F.log_softmax(model.lm_head(h[torch.arange(n, device=h.device)[:, None], where]).float(), -1)
-        nll = -logp.gather(-1, gold[..., None]).mean()
+        nll = -(logp.gather(-1, gold[..., None])[..., 0] * real).sum(1).mean()  # a target's NLL: summed over tokens
         after = F.log_softmax(model.lm_head(h[n, kl_last]).float(), -1)
         kl = F.kl_div(after, before, log_target=True, reduction="sum")
-        decay = config.memit_decay * (delta.norm() / original.norm()) ** 2
-        if nll.item() < 5e-2:
+        decay = config.memit_decay * delta.norm() / original.norm() ** 2  # the authors' form, not a squared ratio
+        loss = nll + config.memit_kl * kl + decay
+        if loss.item() < 5e-2:
             break
         optimiser.zero_grad()
-        (nll + config.memit_kl * kl + decay).backward()
+        loss.backward()
         optimiser.step()
         with torch.no_grad():
             if delta.norm() > limit:
                 delta.mul_(limit / delta.norm())
-    return (original + delta).detach(), nll.item()
+    plain = [stream[i, cols[i]].float() for i in range(0, n, len(CONTEXTS))]  # each fact's own unprefixed state
+    return (torch.stack(plain) + delta).detach(), nll.item() * n / real.sum().item()
 
 
 def second_moment(model, tokenizer, layers: list[int], tokens: int, cache: Path | None) -> dict[int, torch.Tensor]:
@@ -247,10 +257,21 @@ def requests(tokenizer, batch: list[Edit]) -> list[list[tuple[list[int], int]]]:
 
 
 def values(model, tokenizer, batch: list[Edit], layer: int, config) -> tuple[torch.Tensor, list[float]]:
-    """Step 1 for a batch: each fact's z at `layer` (stacked) and its target's final NLL per token."""
-    progress = tqdm(list(zip(batch, requests(tokenizer, batch), strict=True)), desc="memit values", unit="fact")
-    found = [value(model, tokenizer, edit, mine, layer, config) for edit, mine in progress]
-    return torch.stack([v for v, _ in found]), [n for _, n in found]
+    """Step 1 for a batch: each fact's z at `layer` (stacked, in batch order) and each value's target NLL per token.
+    With `memit_values="subject"` a subject's facts share one z, found for all of them at once."""
+    found = requests(tokenizer, batch)
+    groups: dict[str, list[int]] = {}
+    for i, edit in enumerate(batch):
+        groups.setdefault(edit.subject if config.memit_values == "subject" else str(edit.record.id), []).append(i)
+    z: list[torch.Tensor] = [torch.empty(0)] * len(batch)
+    nll = []
+    for members in tqdm(groups.values(), desc="memit values", unit="value"):
+        members.sort(key=lambda i: str(batch[i].record.id))  # a group's value does not depend on the batch's order
+        v, loss = value(model, tokenizer, [batch[i] for i in members], [found[i] for i in members], layer, config)
+        for i, own in zip(members, v, strict=True):
+            z[i] = own
+        nll.append(loss)
+    return torch.stack(z), nll
 
 
 def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[int], moments, config) -> None:
