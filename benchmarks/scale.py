@@ -10,7 +10,7 @@ size, stage) already there is skipped.
 
     python benchmarks/scale.py --sizes 100 1000 10000 --out docs/scale
     python benchmarks/scale.py --sizes 100 1000 --model smollm2-135m --stages targets eval --out docs/scale
-    python benchmarks/scale.py --plot --out docs/scale       # scale.md (table, growth) and scale.png
+    python benchmarks/scale.py --plot --out docs/scale       # prints the table (with growth), writes scale.png
 
 Run it alone on the machine: the times are the CPU's.
 """
@@ -118,7 +118,7 @@ def growth(rows: list[dict], stage: str, key: str) -> tuple[float, float] | None
 
 
 def plot(out: Path) -> None:
-    """scale.md (a table per model, with each stage's growth between the two largest sizes) and scale.png."""
+    """Print a table per model, with each stage's growth between the two largest sizes; write scale.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,7 +159,7 @@ def plot(out: Path) -> None:
     figure.tight_layout()
     figure.savefig(out / "scale.png", dpi=110)
     growth_note = "growth: between the two largest sizes, time as n^k (1 is linear) and the peak memory's ratio."
-    (out / "scale.md").write_text("\n".join(lines) + growth_note + "\n")
+    print("\n".join(lines) + growth_note)
 
 
 def main() -> None:
@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--model", default=TINY, help="'tiny' (built from a config) or a model alias / directory")
     parser.add_argument("--out", default="docs/scale", help="where scale.json (and with --plot, the table and plot)")
     parser.add_argument("--work", help="where corpora, runs and logs go (default: a temporary directory)")
-    parser.add_argument("--plot", action="store_true", help="write scale.md and scale.png from scale.json")
+    parser.add_argument("--plot", action="store_true", help="print the table and write scale.png from scale.json")
     parser.add_argument("--corpus-only", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tiny-model", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
