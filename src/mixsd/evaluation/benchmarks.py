@@ -14,6 +14,7 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -141,9 +142,10 @@ def _data_files(kind: str, ref: str) -> list[str]:
     return sorted(str(f) for f in (olmo_root() / "oe_eval_tasks").glob(ref) if f.is_file())
 
 
-def write_task_configs(dest: Path) -> None:
-    """Copy our task configs to `dest` with their data references resolved, and the module their
-    `!function` entries name. Text substitution keeps the `!function` tags for lm-eval's own loader."""
+def write_task_configs(dest: Path, names: Collection[str] | None = None) -> None:
+    """Copy our task configs (those in `names`, else all) to `dest` with their data references resolved, and the
+    module their `!function` entries name. Text substitution keeps the `!function` tags for lm-eval's own loader.
+    Only the written tasks' data must be there (a trimmed copy of the data, as benchmarks/gpu_carry.sh makes)."""
 
     def resolve(found: re.Match) -> str:
         key, kind, ref = found.groups()
@@ -153,7 +155,9 @@ def write_task_configs(dest: Path) -> None:
         return key + json.dumps(files)
 
     for src in sorted(TASK_DIR.glob("*.yaml")):
-        (dest / src.name).write_text(_DATA_REF.sub(resolve, src.read_text()))
+        text = src.read_text()
+        if names is None or re.search(r"^task: (\S+)$", text, re.MULTILINE).group(1) in names:
+            (dest / src.name).write_text(_DATA_REF.sub(resolve, text))
     (dest / "mixsd_generative.py").write_text(_SHIM)
 
 
@@ -168,7 +172,7 @@ def _task_manager(names: list[str], config_dir: Path):
 
     ours = set(our_tasks())
     if set(names) & ours:
-        write_task_configs(config_dir)
+        write_task_configs(config_dir, set(names) & ours)
     manager = TaskManager(include_path=str(config_dir), include_defaults=not set(names) <= ours)
     unknown = [n for n in names if n not in manager.all_tasks]
     if unknown:
