@@ -14,6 +14,11 @@ share a 40-token head, each decoding exactly --new-tokens tokens (no stop token)
                      strings as benchmark tasks set them), and
   lmeval-loop        the same requests through mixsd's `LoopLM` (what `mixsd eval` uses); --tokenizer DIR
 
+Each path's rate is also given as a share of the memory-bandwidth bound (--bandwidth, or the card's): a decode
+step must read every weight once and each row's live cache (prompt plus tokens so far, K and V of every layer),
+so at best it takes (weight bytes + mean live cache bytes) / bandwidth, and yields one target token a record.
+The engine paths hold two rows a record (naive and expert), the others one.
+
 For compiled paths the first call is the warm-up; its extra time is printed as compile time. Each path's peak
 GPU memory is printed too, and how often the static engine's tokens equal the eager engine's (bf16 kernels
 differ, so agreement is measured, not assumed).
@@ -39,6 +44,7 @@ from mixsd.targets.engine import DecodeConfig, Job, MixedDecoder
 
 PATHS = ("generate-dynamic", "generate-static", "engine-eager", "engine-static", "greedy-dynamic", "greedy-static")
 LMEVAL = ("lmeval-hflm", "lmeval-loop")
+BANDWIDTH_TBS = {"H200": 4.8, "H100": 3.35, "A100": 2.0}  # HBM, as sold (SXM parts)
 SHAPES = {
     "qwen3-1.7b": dict(
         hidden_size=2048,
@@ -134,6 +140,20 @@ def lmeval_paths(args, device, dtype) -> dict:
     }
 
 
+def bound_tokens_per_s(model, jobs: list[Job], new_tokens: int, path: str, bandwidth: float) -> float | None:
+    """Target tokens/s if a step only moved the bytes it must: the weights once, each row's live K and V."""
+    if path in LMEVAL:
+        return None
+    config, size = model.config, next(model.parameters()).element_size()
+    weights = sum(p.numel() for p in model.parameters()) * size
+    per_column = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * size
+    prompts = [j.expert_ids for j in jobs] + ([j.naive_ids for j in jobs] if path.startswith("engine") else [])
+    if path.startswith("greedy"):
+        prompts = [j.naive_ids for j in jobs]
+    live = sum(len(p) + new_tokens / 2 for p in prompts)  # mean over the steps
+    return len(jobs) * bandwidth / (weights + live * per_column)
+
+
 def timed(device: torch.device, fn, warm: bool) -> tuple[list[list[int]], float, float | None, float]:
     """(tokens, seconds, compile seconds or None, peak GiB): with `warm`, a first call is timed as the warm-up."""
     if device.type == "cuda":
@@ -174,6 +194,7 @@ def main() -> None:
     parser.add_argument("--paths", help="comma-separated (default: all, the lm-eval pair with --tokenizer)")
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--tokenizer", help="a tokenizer directory: adds the lm-eval paths (lm_eval installed)")
+    parser.add_argument("--bandwidth", type=float, help="memory bandwidth in TB/s (default: the card's, if known)")
     args = parser.parse_args()
 
     device = torch.device("cuda" if cuda else "cpu")
@@ -194,6 +215,7 @@ def main() -> None:
     if args.tokenizer:
         paths.update(lmeval_paths(args, device, dtype))
     gpu = torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine()
+    bandwidth = args.bandwidth or next((v for k, v in BANDWIDTH_TBS.items() if k in gpu), None)
     print(
         f"{args.shape}, {dtype}, {n} records, {new} new tokens, lam {args.lam}; {gpu}; torch {torch.__version__},"
         f" transformers {__import__('transformers').__version__}",
@@ -210,8 +232,17 @@ def main() -> None:
             continue
         tokens[name] = out
         assert name in LMEVAL or all(len(t) == new for t in out), name
+        bound = bandwidth and bound_tokens_per_s(model, jobs, new, name, bandwidth * 1e12)
         rows.append(
-            dict(path=name, tokens_per_s=n * new / seconds, seconds=seconds, compile_s=compile_s, peak_gib=peak)
+            dict(
+                path=name,
+                tokens_per_s=n * new / seconds,
+                seconds=seconds,
+                compile_s=compile_s,
+                peak_gib=peak,
+                bound_tokens_per_s=bound or None,
+                share_of_bound=bound and n * new / seconds / bound,
+            )
         )
         print(f"  {name:17s} {n * new / seconds:9.0f} tok/s  {seconds:7.2f} s", flush=True)
         for a, b, label in (
@@ -224,15 +255,21 @@ def main() -> None:
                 checks[label] = agreement(tokens[a], tokens[b])
         if args.json:
             with open(args.json, "w") as f:
-                json.dump(dict(device=gpu, shape=args.shape, records=n, new_tokens=new, rows=rows, agreement=checks), f)
+                summary = dict(device=gpu, shape=args.shape, records=n, new_tokens=new, bandwidth_tbs=bandwidth)
+                json.dump(summary | dict(rows=rows, agreement=checks), f)
 
-    print("\n| path | target tokens/s | seconds | compile s | peak GiB |\n|---|---|---|---|---|")
+    print(f"\n| path | target tokens/s | seconds | compile s | peak GiB | bandwidth bound ({bandwidth} TB/s) |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['path']} | failed: {r['error'][:80]} | | | |")
+            print(f"| {r['path']} | failed: {r['error'][:80]} | | | | |")
             continue
         compile_s = "" if r["compile_s"] is None else f"{r['compile_s']:.0f}"
-        print(f"| {r['path']} | {r['tokens_per_s']:,.0f} | {r['seconds']:.2f} | {compile_s} | {r['peak_gib']:.1f} |")
+        bound = "" if not r["bound_tokens_per_s"] else f"{r['bound_tokens_per_s']:,.0f} ({r['share_of_bound']:.0%})"
+        print(
+            f"| {r['path']} | {r['tokens_per_s']:,.0f} | {r['seconds']:.2f} | {compile_s} | {r['peak_gib']:.1f} "
+            f"| {bound} |"
+        )
     if any(r["path"] in LMEVAL for r in rows):
         print("lmeval rows: requests x max_gen_toks per second (a stop string may end a request early, on both paths)")
     for name, (same, prefix) in checks.items():
