@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -61,6 +62,8 @@ def test_headline_runs_are_the_best_per_method_and_lam_above_90_percent(sweep_di
     rows = collect(sweep_dir)
     assert [[r.name for r in g] for g in best_at_headline(rows)] == [["mixsd-lam0.3"], ["sft-lr0.0001"]]
     assert {label(r) for r in rows} == {"SFT 1e-4×5", "MixSD λ0.3 1e-4×5", "MixSD λ0.7 1e-4×5", "OPSD 1e-4×5"}
+    lora_replay = dataclasses.replace(rows[0], lora=16, replay=50)  # two knobs the recipe search turns
+    assert label(lora_replay).endswith("LoRA 16 replay 50")
 
 
 def test_table_numbers_are_the_eval_json_numbers(sweep_dir):

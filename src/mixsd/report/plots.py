@@ -103,10 +103,12 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
                 if len(r.trajectory) > 1:
                     xs, ys = zip(*r.trajectory, strict=True)
                     ax.plot(xs, ys, "o-", color=COLOURS.get(r.method, "grey"), lw=0.8, ms=2.5, alpha=0.5, zorder=1)
-            frontier = sorted((x, y) for r, x, y in pts if r.name in front)
-            if frontier:
-                xs, ys = zip(*frontier, strict=True)
-                ax.step(xs, ys, where="post", color="black", lw=1, ls="--", label="Pareto frontier")
+        for method in sorted({r.method for r, _, _ in pts}):  # each method's own front on this panel's axes
+            mine = [(x, y) for r, x, y in pts if r.method == method]
+            best = method_front(mine, higher_x=key != "gold_nll")
+            if len(best) > 1:
+                xs, ys = zip(*best, strict=True)
+                ax.plot(xs, ys, color=COLOURS.get(method, "grey"), lw=1, ls="--", zorder=1)
         ax.axhline(0.9, color="grey", lw=0.8, ls=":")
         if key == "gold_nll":  # the base model's NLL of the same answers: nothing lost
             base = next((r.general_base["gold_nll"] for r in rows if "gold_nll" in r.general_base), None)
@@ -124,8 +126,18 @@ def plot_pareto(rows: list[Row], front: set[str], path: Path) -> Path | None:
             for handle in ax.legend(fontsize=8, loc="best").legend_handles:
                 if hasattr(handle, "set_sizes"):  # one marker size in the legend, whatever the first point's
                     handle.set_sizes([35])
-    fig.suptitle("Memorisation vs retention (big markers: Pareto frontier)")
+    fig.suptitle("Memorisation vs retention (dashed: each method's Pareto front; big markers: the report's frontier)")
     return _save(fig, path)
+
+
+def method_front(points: list[tuple[float, float]], higher_x: bool = True) -> list[tuple[float, float]]:
+    """The (retention, memorisation) points no other beats on both, in order of memorisation, highest first:
+    a point stays if it keeps more (x) than every point that memorised more."""
+    best: list[tuple[float, float]] = []
+    for x, y in sorted(points, key=lambda p: (-p[1], -p[0] if higher_x else p[0])):
+        if not best or (x > best[-1][0] if higher_x else x < best[-1][0]):
+            best.append((x, y))
+    return best
 
 
 def plot_task_retention(rows: list[Row], front: set[str], tasks: list[str], path: Path) -> Path | None:

@@ -46,6 +46,7 @@ class Row:
     trajectory: list[tuple[float, float]] = field(default_factory=list)  # (mean retention, train mem.) per checkpoint
     curve: list[tuple[float, float]] = field(default_factory=list)  # (epoch, train memorisation) per checkpoint
     selected_epoch: float | None = None  # the reported checkpoint's epoch
+    replay: int = 0  # self-replay answers trained beside the facts
 
 
 def load_run(run: Path) -> Row:
@@ -82,6 +83,7 @@ def load_run(run: Path) -> Row:
         seconds=sum(s.get("seconds", 0.0) for s in stages.values()),
         point=f"{result.trajectory['rule']}: epoch {result.trajectory['epoch']:g}" if result.trajectory else "",
         selected_epoch=result.trajectory["epoch"] if result.trajectory else None,
+        replay=train.get("replay", 0),
         **_trajectory(run / "model" / "trajectory.json"),
     )
 
@@ -102,8 +104,9 @@ def _trajectory(path: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def label(r: Row, method: bool = True, seed: bool = False) -> str:
-    """Short name for plots: method (unless the colour already says it), lam, lr x epochs, and with `seed` the
-    run's seed (`s1`), so that a plot with a point per run tells the seeds of one configuration apart."""
+    """Short name for plots: method (unless the colour already says it), lam, lr x epochs, LoRA, self-replay, and
+    with `seed` the run's seed (`s1`), so that a plot with a point per run tells the seeds of one configuration
+    apart."""
     names = {"sft": "SFT", "mixsd": "MixSD", "opsd": "OPSD", "memit": "MEMIT"}
     parts = [names.get(r.method, r.method)] if method else []
     if r.lam is not None:
@@ -113,6 +116,8 @@ def label(r: Row, method: bool = True, seed: bool = False) -> str:
         parts.append(f"{float(mantissa):g}e{int(exponent)}" + (f"×{r.epochs:g}" if r.epochs else ""))
     if r.lora:
         parts.append(f"LoRA {r.lora}")
+    if r.replay:
+        parts.append(f"replay {r.replay}")
     if seed and (found := SEED.search(r.name)):
         parts.append(f"s{found[1]}")
     return " ".join(parts)
