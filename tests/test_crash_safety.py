@@ -249,3 +249,20 @@ def test_checkpoints_removed_after_training_never_look_complete_if_the_removal_i
         remove_checkpoints(tmp_path)
     monkeypatch.undo()
     assert last_checkpoint(tmp_path) is None
+
+
+def test_a_resumed_training_clears_the_temporary_files_of_the_run_it_continues(tmp_path):
+    """A kill while the model card was being written left `.README.md.*.tmp` in model/ (CI caught it): the resumed
+    run writes the card again, so the leftovers of the cut-off one must go."""
+    from mixsd.train import TrainConfig
+    from mixsd.train.run import _prepare_output
+
+    checkpoint = tmp_path / "checkpoints" / "checkpoint-3"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    (tmp_path / ".README.md.x1y2.tmp").write_text("half a card")
+    (tmp_path / ".save-abc").mkdir()
+    (tmp_path / "model.safetensors").write_text("kept")
+    _prepare_output(TrainConfig(data="targets.jsonl", out=str(tmp_path), resume=True))
+    assert not no_partial_files(tmp_path) and not list(tmp_path.glob(".save-*"))
+    assert (tmp_path / "model.safetensors").read_text() == "kept" and (checkpoint / "trainer_state.json").is_file()

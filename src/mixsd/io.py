@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -41,6 +42,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_writes(directory: Path) -> None:
+    """Delete what killed writes left in `directory`: `atomic_open`'s `.NAME.*.tmp` files and `models.save_into`'s
+    `.save-*` folders. Only for a directory this process owns (under `exclusive`) and is about to write again."""
+    for path in directory.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+    for path in directory.glob(".save-*"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from mixsd import models
 from mixsd.chat import PromptFormat, format_of, save_format, settle, use_format
 from mixsd.errors import MixsdError
 from mixsd.evaluation.cache import model_fingerprint
-from mixsd.io import exclusive
+from mixsd.io import exclusive, remove_partial_writes
 from mixsd.ranks import Ranks
 from mixsd.targets.prompts import load_template
 from mixsd.train import data
@@ -184,6 +184,8 @@ def _prepare_output(config: TrainConfig) -> Path:
     last = last_checkpoint(checkpoints)
     if config.resume and last is None:
         raise MixsdError(f"nothing to resume: no checkpoint under {checkpoints}", path=out)
+    if config.resume:  # the run that was cut off may have been mid-write: its temporary files go
+        remove_partial_writes(out)
     finished = (out / "config.json").is_file() or (out / "adapter_config.json").is_file()
     if not config.resume and (last or finished):
         raise MixsdError(
