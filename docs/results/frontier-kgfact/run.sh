@@ -19,6 +19,10 @@ done
 cp -n "$STUDY"/targets/* /work/runs/frontier/targets/
 mixsd sweep --config "$CONFIG" --out /work/runs/frontier-memit --runs memit || true
 mixsd sweep --config "$CONFIG" --out /work/runs/frontier --runs '[ms][if]*' || true   # mixsd-* and sft-*
+# the fallback knob: MixSD's best-kept point with gold fallbacks (runs/onfail-gold/, its own sweep directory)
+mkdir -p /work/runs/frontier-gold/runs
+[ -d "$STUDY/onfail-gold/runs" ] && cp -rn "$STUDY"/onfail-gold/runs/* /work/runs/frontier-gold/runs/
+mixsd sweep --config src/mixsd/configs/frontier-kgfact-gold.yaml --out /work/runs/frontier-gold || true
 keep() {  # a finished run's evidence, without weights
     (cd "$1" && find . -type f \( -name eval.json -o -name inject.json -o -name stages.json -o -name report.md \
         -o -name README.md -o -name train_log.jsonl -o -name trajectory.json -o -name memorisation.json \) \
@@ -26,6 +30,9 @@ keep() {  # a finished run's evidence, without weights
 }
 for run in /work/runs/frontier/runs/*/ /work/runs/frontier-memit/runs/*/; do
     [ -f "$run/eval.json" ] && keep "$run" "$PWD/$STUDY/runs/$(basename "$run")"
+done
+for run in /work/runs/frontier-gold/runs/*/; do
+    [ -f "$run/eval.json" ] && keep "$run" "$PWD/$STUDY/onfail-gold/runs/$(basename "$run")"
 done
 install -m 644 /work/runs/frontier/targets/* "$STUDY/targets/"
 mixsd report "$STUDY"
