@@ -147,9 +147,8 @@ def bound_tokens_per_s(model, jobs: list[Job], new_tokens: int, path: str, bandw
     config, size = model.config, next(model.parameters()).element_size()
     weights = sum(p.numel() for p in model.parameters()) * size
     per_column = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * size
-    prompts = [j.expert_ids for j in jobs] + ([j.naive_ids for j in jobs] if path.startswith("engine") else [])
-    if path.startswith("greedy"):
-        prompts = [j.naive_ids for j in jobs]
+    rows = {"greedy": ("naive_ids",), "engine": ("expert_ids", "naive_ids")}.get(path.split("-")[0], ("expert_ids",))
+    prompts = [getattr(j, row) for row in rows for j in jobs]
     live = sum(len(p) + new_tokens / 2 for p in prompts)  # mean over the steps
     return len(jobs) * bandwidth / (weights + live * per_column)
 
