@@ -2,11 +2,13 @@
 against the update weight, the value steps and the batch, on the embedded model.
 
 Values (step 1) are computed once per (steps, lr, decay) on the unedited model and reused for every update weight
-(step 2 restores the down-projections after each), so a grid costs one value pass per value setting. Memorisation
+(step 2 restores the down-projections after each), so a grid costs one value pass per value setting; with
+`--batches` smaller than N the facts are edited a batch at a time, each batch's values found on the model the
+batches before it edited (`mixsd train --memit-batch`), which costs a value pass per update weight. Memorisation
 is scored as `mixsd eval` scores it: greedy answers to the chat-rendered question, loose match of the gold.
 
     python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 \\
-        --weights 1406 300 60 --steps 25 60 --lrs 0.5 --values fact subject
+        --weights 1406 300 60 --steps 25 60 --lrs 0.5 --values fact subject --tokens subject question
 
 Run it alone on the machine: on 2 CPU cores the values take about 17 s a fact at 25 steps.
 """
@@ -17,12 +19,23 @@ import argparse
 import itertools
 import time
 
+import torch.nn.functional as F
+
 from mixsd import models
 from mixsd.chat import use_format
 from mixsd.evaluation.facts import score_answers
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.train.config import TrainConfig
-from mixsd.train.memit import default_layers, edits, second_moment, statistics_dir, update, values
+from mixsd.train.memit import (
+    default_layers,
+    edits,
+    forward_at,
+    requests,
+    second_moment,
+    statistics_dir,
+    update,
+    values,
+)
 
 
 def main() -> None:
@@ -37,6 +50,10 @@ def main() -> None:
     parser.add_argument(
         "--values", nargs="+", default=["fact"], choices=["fact", "subject"], help="one per fact or subject"
     )
+    parser.add_argument(
+        "--tokens", nargs="+", default=["subject"], choices=["subject", "question"], help="where the keys are read"
+    )
+    parser.add_argument("--batches", type=int, nargs="+", default=[50], help="facts edited together, in turn")
     parser.add_argument("--stat-tokens", type=int, default=100_000)
     args = parser.parse_args()
 
@@ -51,29 +68,49 @@ def main() -> None:
     downs = [model.get_decoder().layers[i].mlp.down_proj for i in layers]
     original = [d.weight.detach().clone() for d in downs]
     prompts = [e.record.prompt for e in batch]
+    pad = tokenizer.pad_token_id
 
     def memorised() -> float:
         answers = decode(tokenizer, greedy_answers(model, tokenizer, prompts, batch_size=25, desc="answers"))
         return sum(p["loose"] for p in score_answers([e.record for e in batch], answers)) / len(batch)
 
-    head = "| values | value steps | lr | decay | mean value NLL | values s/fact | update weight | train memorisation"
-    print(f"{head} ({len(batch)}) |")
-    print("|---|---|---|---|---|---|---|---|")
+    for token in args.tokens:  # how alike the batch's keys are, at the band's first and last layer
+        found = requests(tokenizer, batch, token)
+        rows, cols = [mine[0][0] for mine in found], [mine[0][1] for mine in found]
+        alike = []
+        for i in (layers[0], layers[-1]):
+            keys = F.normalize(forward_at(model, downs[layers.index(i)], rows, cols, pad, inputs=True), dim=-1)
+            cos = keys @ keys.T
+            alike.append(f"layer {i} {(cos.sum() - cos.diagonal().sum()) / (len(rows) ** 2 - len(rows)):.3f}")
+        print(f"keys at the {token} token, mean pairwise cosine: {', '.join(alike)}\n")
+    head = "| key token | values | value steps | lr | decay | edits at once | mean value NLL | edit s/fact |"
+    print(f"{head} update weight | train memorisation ({len(batch)}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = memorised()
-    print(f"| (unedited) | | | | | | | {base:.2f} |")
-    for per, steps, lr, decay in itertools.product(args.values, args.steps, args.lrs, args.decays):
-        config.memit_values, config.memit_steps, config.lr, config.memit_decay = per, steps, lr, decay
+    print(f"| (unedited) | | | | | | | | | {base:.2f} |")
+    grid = itertools.product(args.tokens, args.values, args.steps, args.lrs, args.decays, args.batches)
+    for token, per, steps, lr, decay, size in grid:
+        config.memit_token, config.memit_values, config.memit_steps = token, per, steps
+        config.lr, config.memit_decay = lr, decay
+        chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+        # One batch: its values are the unedited model's, found once for every weight. Sequential batches: each
+        # batch's values are found on the model the batches before it edited, so again for every weight.
         started = time.monotonic()
-        z, nll = values(model, tokenizer, batch, layers[-1], config)
-        per_fact = (time.monotonic() - started) / len(batch)
+        found = values(model, tokenizer, batch, layers[-1], config) if len(chunks) == 1 else None
+        found_s = time.monotonic() - started
         for weight in args.weights:
             config.memit_update_weight = weight
-            update(model, tokenizer, batch, z, layers, moments, config)
+            started, nll = time.monotonic(), []
+            for chunk in chunks:
+                z, losses = found or values(model, tokenizer, chunk, layers[-1], config)
+                update(model, tokenizer, chunk, z, layers, moments, config)
+                nll += losses
+            per_fact = (found_s + time.monotonic() - started) / len(batch)  # values and updates
             score = memorised()
             for d, w in zip(downs, original, strict=True):
                 d.weight.data.copy_(w)
-            row = f"| {per} | {steps} | {lr:g} | {decay:g} | {sum(nll) / len(nll):.3f} | {per_fact:.1f} | {weight:g} |"
-            print(f"{row} {score:.2f} |", flush=True)
+            row = f"| {token} | {per} | {steps} | {lr:g} | {decay:g} | {size} | {sum(nll) / len(nll):.3f} |"
+            print(f"{row} {per_fact:.1f} | {weight:g} | {score:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

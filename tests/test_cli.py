@@ -134,7 +134,13 @@ def test_help_shows_defaults_including_zeros(capsys):
 def test_the_recipe_knobs_round_trip_through_flags_yaml_and_the_recorded_config(tmp_path):
     from dataclasses import asdict
 
-    knobs = {"lr_schedule": "cosine", "warmup_ratio": 0.1, "train_layers": "8-20", "replay": 32}
+    knobs = {
+        "lr_schedule": "cosine",
+        "warmup_ratio": 0.1,
+        "train_layers": "8-20",
+        "replay": 32,
+        "memit_token": "question",
+    }
     flags = [x for k, v in knobs.items() for x in (f"--{k.replace('_', '-')}", str(v))]
     from_flags = parse(["train", "--data", "t.jsonl", "--out", "o", *flags])
     (tmp_path / "t.yaml").write_text("data: t.jsonl\nout: o\n" + "".join(f"{k}: {v}\n" for k, v in knobs.items()))

@@ -65,10 +65,11 @@ SAME_SUBJECT = (
 )
 
 
-@pytest.mark.parametrize("per", ["fact", "subject"])
-def test_a_batch_gives_the_same_weights_in_any_order(per, tiny_model, tokenizer, tmp_path):
+@pytest.mark.parametrize(("per", "token"), [("fact", "subject"), ("subject", "subject"), ("fact", "question")])
+def test_a_batch_gives_the_same_weights_in_any_order(per, token, tiny_model, tokenizer, tmp_path):
     edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", [*FACTS, SAME_SUBJECT])))
     settings = config(tmp_path / "f.jsonl", memit_steps=5, memit_clamp=100.0, memit_decay=0.0, memit_values=per)
+    settings.memit_token = token
     one, two = copy.deepcopy(tiny_model), copy.deepcopy(tiny_model)
     memit.edit_model(one, tokenizer, edits, settings, None)
     memit.edit_model(two, tokenizer, edits[::-1], settings, None)
@@ -84,12 +85,21 @@ def test_a_subjects_facts_share_one_change_of_their_own_states(tiny_model, token
     z, nll = memit.values(tiny_model, tokenizer, edits, 0, config(tmp_path / "f.jsonl", memit_values="subject"))
     block = tiny_model.get_decoder().layers[0]
     plain = [memit.requests(tokenizer, [e])[0][0] for e in edits]
-    states = memit._forward_at(tiny_model, block, [p for p, _ in plain], [i for _, i in plain], tokenizer.pad_token_id)
+    states = memit.forward_at(tiny_model, block, [p for p, _ in plain], [i for _, i in plain], tokenizer.pad_token_id)
     change = z - states
     assert len(nll) == 2 and z.shape[0] == 3
     torch.testing.assert_close(change[0], change[2])  # Zorblax Quint's two facts
     assert not torch.allclose(change[0], change[1])
     assert not torch.allclose(z[0], z[2])  # but each from its own state
+
+
+def test_question_keys_are_read_where_the_relation_has_been_read(tokenizer):
+    """`memit_token="question"`: the key is the question's last token, after the relation, so one subject's facts
+    get keys of their own (at the subject's last token their states differ only by what came before it)."""
+    texts = [FACTS[0][1], SAME_SUBJECT[1]]
+    at = {t: [memit._key_index(tokenizer, x, "Zorblax Quint", t) for x in texts] for t in ("subject", "question")}
+    assert [tokenizer.decode(ids[i]) for ids, i in at["question"]] == ["?", "?"]
+    assert [tokenizer.decode(ids[: i + 1]).endswith("Zorblax Quint") for ids, i in at["subject"]] == [True, True]
 
 
 def test_the_statistics_are_cached_per_model(tiny_model_dir, other_tiny_model_dir, tmp_path, monkeypatch):

@@ -116,6 +116,12 @@ class TrainConfig(PromptSettings):
         "memit: one value per fact (the authors'), or one per subject shared by all its facts (their keys are alike, "
         "and one linear update cannot send alike keys to different values)",
     )
+    memit_token: Literal["subject", "question"] = setting(
+        "subject",
+        "memit: where the keys are read: the subject's last token (the authors'), or the question's last token (its "
+        "first '?', else the prompt's end), where the relation has been read too, so a subject's facts get keys of "
+        "their own",
+    )
     skip_bad: bool = setting(False, "memit: leave out records with no subject in their prompt, and count them")
 
     @property

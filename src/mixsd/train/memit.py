@@ -82,16 +82,20 @@ def edits(path: str, skip_bad: bool = False) -> tuple[list[Edit], int]:
     return found, skipped
 
 
-def _subject_index(tokenizer, text: str, subject: str) -> tuple[list[int], int]:
-    """The chat-rendered prompt of `text`, and the index of the subject's last token in it: where the rendering
-    of the text cut after the subject stops agreeing with the whole one."""
+def _key_index(tokenizer, text: str, subject: str, token: str = "subject") -> tuple[list[int], int]:
+    """The chat-rendered prompt of `text`, and the index of its key token in it: the subject's last token, or with
+    `token="question"` the question's (its first '?' from the subject on, else the text's end). Found where the
+    rendering of the text cut after that point stops agreeing with the whole one."""
     ids = prompt_ids(tokenizer, text)
-    cut = prompt_ids(tokenizer, text[: text.index(subject) + len(subject)])
+    start = text.index(subject)
+    mark = text.find("?", start)
+    end = start + len(subject) if token == "subject" else (mark + 1 if mark >= 0 else len(text))
+    cut = prompt_ids(tokenizer, text[:end])
     common = next((i for i, (a, b) in enumerate(zip(ids, cut, strict=False)) if a != b), min(len(ids), len(cut)))
     return ids, common - 1
 
 
-def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
+def forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
     """`module`'s input (or output) at each row's `cols` position, from one forward pass."""
     ids, mask = padded(rows, pad)
     seen: dict[str, torch.Tensor] = {}
@@ -115,7 +119,7 @@ def _forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int,
 def value(model, tokenizer, group: list[Edit], prompts: list[list[tuple[list[int], int]]], layer: int, config):
     """z for each of a group of facts with one subject (one fact, or all of the subject's: `memit_values`): its own
     state plus one shared change; and the targets' final NLL per token. `prompts`: each fact's prompt in each of the
-    CONTEXTS, with its subject's last token (`_subject_index`)."""
+    CONTEXTS, with its key token (`_key_index`)."""
     rows, cols, spans, golds = [], [], [], []
     for edit, mine in zip(group, prompts, strict=True):
         target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
@@ -129,8 +133,9 @@ def value(model, tokenizer, group: list[Edit], prompts: list[list[tuple[list[int
     where = torch.tensor([s + s[-1:] * (longest - len(s)) for s in spans], device=model.device)
     gold = torch.tensor([g + g[-1:] * (longest - len(g)) for g in golds], device=model.device)
     kl_ids = tokenizer(KL_PROMPT.format(subject), add_special_tokens=False)["input_ids"]
-    rows.append(kl_ids)
-    cols.append(len(tokenizer(subject, add_special_tokens=False)["input_ids"]) - 1)
+    rows.append(kl_ids)  # its delta sits where the facts' does: at the subject's last token, or the prompt's last
+    subject_last = len(tokenizer(subject, add_special_tokens=False)["input_ids"]) - 1
+    cols.append(subject_last if config.memit_token == "subject" else len(kl_ids) - 1)
     ids, mask = padded(rows, tokenizer.pad_token_id)
     ids, mask = ids.to(model.device), mask.to(model.device)
     decoder = model.get_decoder()
@@ -251,15 +256,15 @@ def update_weight(config, down: torch.nn.Linear) -> float:
     return 15000.0 * down.in_features / 16384
 
 
-def requests(tokenizer, batch: list[Edit]) -> list[list[tuple[list[int], int]]]:
-    """Each fact's prompt in each of the CONTEXTS, with its subject's last token."""
-    return [[_subject_index(tokenizer, c.format(e.record.prompt), e.subject) for c in CONTEXTS] for e in batch]
+def requests(tokenizer, batch: list[Edit], token: str = "subject") -> list[list[tuple[list[int], int]]]:
+    """Each fact's prompt in each of the CONTEXTS, with its key token (`_key_index`)."""
+    return [[_key_index(tokenizer, c.format(e.record.prompt), e.subject, token) for c in CONTEXTS] for e in batch]
 
 
 def values(model, tokenizer, batch: list[Edit], layer: int, config) -> tuple[torch.Tensor, list[float]]:
     """Step 1 for a batch: each fact's z at `layer` (stacked, in batch order) and each value's target NLL per token.
     With `memit_values="subject"` a subject's facts share one z, found for all of them at once."""
-    found = requests(tokenizer, batch)
+    found = requests(tokenizer, batch, config.memit_token)
     groups: dict[str, list[int]] = {}
     for i, edit in enumerate(batch):
         groups.setdefault(edit.subject if config.memit_values == "subject" else str(edit.record.id), []).append(i)
@@ -277,14 +282,14 @@ def values(model, tokenizer, batch: list[Edit], layer: int, config) -> tuple[tor
 def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[int], moments, config) -> None:
     """Step 2: spread what reaches `z` over the layers' down-projections, in place."""
     blocks, pad, last = model.get_decoder().layers, tokenizer.pad_token_id, layers[-1]
-    prompts = requests(tokenizer, batch)
+    prompts = requests(tokenizer, batch, config.memit_token)
     rows = [ids for mine in prompts for ids, _ in mine]
     cols = [index for mine in prompts for _, index in mine]
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
     for n_done, layer in enumerate(layers):
         down = blocks[layer].mlp.down_proj
-        keys = _forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
-        now = _forward_at(model, blocks[last], rows[plain], cols[plain], pad)
+        keys = forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
+        now = forward_at(model, blocks[last], rows[plain], cols[plain], pad)
         residual = (z - now) / (len(layers) - n_done)
         k, r = keys.double().cpu(), residual.double().cpu()
         adjusted = torch.linalg.solve(update_weight(config, down) * moments[layer].double() + k.T @ k, k.T)
