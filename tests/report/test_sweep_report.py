@@ -66,6 +66,21 @@ def test_headline_runs_are_the_best_per_method_and_lam_above_90_percent(sweep_di
     assert label(lora_replay).endswith("LoRA 16 replay 50")
 
 
+def test_a_locality_study_ranks_by_known_items_kept_and_holds_to_the_threshold(sweep_dir):
+    """Where locality was measured it ranks the headline (benchmark retention is absent there); and while a run
+    is read at no selected checkpoint (MEMIT's one point), one below 90% does not qualify because it has one."""
+    rows = collect(sweep_dir)
+    kept = {"mixsd-lam0.3": 0.60, "mixsd-lam0.7": 0.90, "sft-lr0.0001": 0.62, "opsd-lr1e-05": 0.95}
+    point = {"mixsd-lam0.3": "last: epoch 14", "mixsd-lam0.7": "last: epoch 8", "sft-lr0.0001": "first_peak: epoch 8"}
+    rows = [
+        dataclasses.replace(r, locality={"kept": kept[r.name]}, mean_retention=None, point=point.get(r.name, ""))
+        for r in rows
+    ]
+    assert [[r.name for r in g] for g in best_at_headline(rows)] == [["mixsd-lam0.3"], ["sft-lr0.0001"]]
+    every = [dataclasses.replace(r, point=r.point or "last: epoch 1") for r in rows]  # the paper's points: all count
+    assert len(best_at_headline(every)) == 4  # each method and lam, 0.40 and 0.30 memorisation included
+
+
 def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
     text = write_sweep_report(sweep_dir).read_text()
     row = next(line for line in text.splitlines() if line.startswith("| mixsd-lam0.3"))

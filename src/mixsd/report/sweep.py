@@ -25,6 +25,7 @@ from mixsd.report.runs import (
     GENERAL,
     HEADLINE_MEMORISATION,
     Row,
+    at_reported_points,
     best_at_headline,
     collect,
     configuration,
@@ -148,8 +149,8 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     groups = configurations(rows)
     if any(len(g) > 1 for g in groups):
         lines += _seed_lines(groups, splits, general)
-    selected = all(r.point for r in rows)
-    heading = "At the reported points" if selected else f"At >= {HEADLINE_MEMORISATION:.0%} train memorisation"
+    threshold = f"At >= {HEADLINE_MEMORISATION:.0%} train memorisation"
+    heading = "At the reported points" if at_reported_points(rows) else threshold
     lines += ["", f"## {heading}", ""]
     headline = best_at_headline(rows)
     if not headline:
@@ -159,10 +160,12 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
         probe = ", ".join(f"{p} kept {fmt(mean([r.probes.get(p) for r in group]))}" for p in probes)
         lam = f" (lam {best.lam:g})" if best.lam is not None else ""
         kept = mean([r.mean_retention for r in group])
+        local = mean([r.locality.get("kept") for r in group])
         lines.append(
             f"- best {best.method}{lam}: `{_name(group)}`{' (means over seeds)' if n > 1 else ''}: train "
             f"memorisation {fmt(mean([r.memorisation.get('train') for r in group]))}"
-            + (f", mean benchmark retention {fmt(kept)}" if kept is not None or not general else "")
+            + (f", locality kept {fmt(local)}" if local is not None else "")
+            + (f", mean benchmark retention {fmt(kept)}" if kept is not None or not (general or local) else "")
             + (f", {probe}" if probe else "")
         )
 
