@@ -120,6 +120,31 @@ def test_a_seed_on_the_grid_seeds_the_whole_run(tmp_path):
     assert mixsd.targets_out == str(tmp_path / "targets" / "lam0.3-seed1.jsonl")
 
 
+def test_the_recipe_config_is_the_frontier_point_it_names_and_the_confirmation_repeats_it(tmp_path):
+    """configs/recipe.yaml is MixSD's 0.9 point of the recipe search, setting for setting, and the confirmation's
+    seeds differ from that point (and its SFT counterpart) in the seed alone, so the three seeds pair."""
+    from importlib.resources import files
+
+    configs = files("mixsd") / "configs"
+    recipe = InjectConfig.from_mapping(load_yaml(str(configs / "recipe.yaml")) | {"facts": "f", "out": "o"})
+    frontier = {s.name: s.config for s in expand(load_yaml(str(configs / "frontier-kgfact.yaml")), tmp_path)}
+    point = frontier["mixsd-lam0.3-epochs14-replay50-lora16"]
+    search_only = {"save_every_epoch"}  # snapshots for the trajectory: how the study reads, not what trains
+    assert (recipe.method, recipe.lam, recipe.lora, recipe.targets) == (
+        point.method,
+        point.lam,
+        point.lora,
+        point.targets,
+    )
+    assert recipe.train == {k: v for k, v in point.train.items() if k not in search_only}
+    confirm = {s.name: s.config for s in expand(load_yaml(str(configs / "frontier-kgfact-confirm.yaml")), tmp_path)}
+    for name, seeded in confirm.items():
+        base = frontier[name.replace("-seed1", "").replace("-seed2", "")]
+        seed = seeded.train["seed"]
+        assert seeded.train == base.train | {"seed": seed} and seeded.eval == base.eval
+        assert seeded.targets == base.targets | {"seed": seed}  # (unused by SFT, which trains the corpus answers)
+
+
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
