@@ -2,7 +2,9 @@
 against the update weight, the value steps and the batch, on the embedded model.
 
 Values (step 1) are computed once per (steps, lr, decay) on the unedited model and reused for every update weight
-(step 2 restores the down-projections after each), so a grid costs one value pass per value setting; with
+(step 2 restores the down-projections after each), so a grid costs one value pass per value setting, and
+"change reached" says how much of each fact's asked change of state (z minus its unedited state, at the last edited
+layer) the update delivered: 1 is all of it, 0 none; with
 `--batches` smaller than N the facts are edited a batch at a time, each batch's values found on the model the
 batches before it edited (`mixsd train --memit-batch`), which costs a value pass per update weight. Memorisation
 is scored as `mixsd eval` scores it: greedy answers to the chat-rendered question, loose match of the gold.
@@ -83,11 +85,18 @@ def main() -> None:
             cos = keys @ keys.T
             alike.append(f"layer {i} {(cos.sum() - cos.diagonal().sum()) / (len(rows) ** 2 - len(rows)):.3f}")
         print(f"keys at the {token} token, mean pairwise cosine: {', '.join(alike)}\n")
+    last = model.get_decoder().layers[layers[-1]]
+
+    def states(token: str):  # each fact's state at the last edited layer, at its key token, unprefixed
+        plain = [mine[0] for mine in requests(tokenizer, batch, token)]
+        return forward_at(model, last, [ids for ids, _ in plain], [i for _, i in plain], pad)
+
+    unedited = {token: states(token) for token in args.tokens}
     head = "| key token | values | value steps | lr | decay | edits at once | mean value NLL | edit s/fact |"
-    print(f"{head} update weight | train memorisation ({len(batch)}) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"{head} update weight | change reached | train memorisation ({len(batch)}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     base = memorised()
-    print(f"| (unedited) | | | | | | | | | {base:.2f} |")
+    print(f"| (unedited) | | | | | | | | | | {base:.2f} |")
     grid = itertools.product(args.tokens, args.values, args.steps, args.lrs, args.decays, args.batches)
     for token, per, steps, lr, decay, size in grid:
         config.memit_token, config.memit_values, config.memit_steps = token, per, steps
@@ -106,11 +115,16 @@ def main() -> None:
                 update(model, tokenizer, chunk, z, layers, moments, config)
                 nll += losses
             per_fact = (found_s + time.monotonic() - started) / len(batch)  # values and updates
+            reached = ""
+            if found:  # how much of the asked change (z - state) the update delivered, on average over the facts
+                asked = found[0] - unedited[token]
+                left = (found[0] - states(token)).norm(dim=-1) / asked.norm(dim=-1)
+                reached = f"{1 - left.mean().item():.2f}"
             score = memorised()
             for d, w in zip(downs, original, strict=True):
                 d.weight.data.copy_(w)
             row = f"| {token} | {per} | {steps} | {lr:g} | {decay:g} | {size} | {sum(nll) / len(nll):.3f} |"
-            print(f"{row} {per_fact:.1f} | {weight:g} | {score:.2f} |", flush=True)
+            print(f"{row} {per_fact:.1f} | {weight:g} | {reached} | {score:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
