@@ -45,12 +45,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
 
 
 def remove_partial_writes(directory: Path) -> None:
-    """Delete what killed writes left in `directory`: `atomic_open`'s `.NAME.*.tmp` files and `models.save_into`'s
-    `.save-*` folders. Only for a directory this process owns (under `exclusive`) and is about to write again."""
-    for path in directory.glob(".*.tmp"):
-        path.unlink(missing_ok=True)
-    for path in directory.glob(".save-*"):
+    """Delete what killed writes left in `directory` and below: `atomic_open`'s `.NAME.*.tmp` files and
+    `models.save_into`'s `.save-*` folders. Only for a directory this process owns (under `exclusive`) and is about
+    to write again."""
+    for path in list(directory.rglob(".save-*")):
         shutil.rmtree(path, ignore_errors=True)
+    for path in directory.rglob(".*.tmp"):
+        path.unlink(missing_ok=True)
 
 
 @contextmanager

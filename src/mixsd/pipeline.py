@@ -23,7 +23,7 @@ from typing import Any
 from mixsd.data.records import read_records
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
-from mixsd.io import exclusive, file_sha256, read_json, write_json
+from mixsd.io import exclusive, file_sha256, read_json, remove_partial_writes, write_json
 from mixsd.ranks import Ranks
 from mixsd.settings import DEFAULT_LAM, DEFAULT_MODEL, MODEL_HELP, check_choices, mapping, section, setting
 from mixsd.targets.config import TargetConfig
@@ -181,6 +181,7 @@ def _inject(config: InjectConfig, stop_after: str | None, train_file: Path, reco
 
     ranks = Ranks.from_env()  # under `accelerate launch` every stage shares its work; rank 0 keeps the books
     if ranks.main:
+        remove_partial_writes(out)  # a killed run's half-written files (eval.json, a card, a snapshot): all redone
         write_json(out / "inject.json", asdict(config))
     stages = Stages(out / "stages.json")
     mixsd, epochs = config.method == "mixsd", config.method != "memit"  # memit edits once: no epochs to score
