@@ -76,21 +76,21 @@ def main() -> None:
         answers = decode(tokenizer, greedy_answers(model, tokenizer, prompts, batch_size=25, desc="answers"))
         return sum(p["loose"] for p in score_answers([e.record for e in batch], answers)) / len(batch)
 
+    plain = {t: [mine[0] for mine in requests(tokenizer, batch, t)] for t in args.tokens}  # unprefixed: ids, key
+
+    def at(module, token: str, inputs: bool = False):  # `module`'s input or output at each fact's key token
+        return forward_at(model, module, [i for i, _ in plain[token]], [c for _, c in plain[token]], pad, inputs=inputs)
+
+    def states(token: str):  # each fact's state at the last edited layer
+        return at(model.get_decoder().layers[layers[-1]], token)
+
     for token in args.tokens:  # how alike the batch's keys are, at the band's first and last layer
-        found = requests(tokenizer, batch, token)
-        rows, cols = [mine[0][0] for mine in found], [mine[0][1] for mine in found]
         alike = []
-        for i in (layers[0], layers[-1]):
-            keys = F.normalize(forward_at(model, downs[layers.index(i)], rows, cols, pad, inputs=True), dim=-1)
+        for i, down in ((layers[0], downs[0]), (layers[-1], downs[-1])):
+            keys = F.normalize(at(down, token, inputs=True), dim=-1)
             cos = keys @ keys.T
-            alike.append(f"layer {i} {(cos.sum() - cos.diagonal().sum()) / (len(rows) ** 2 - len(rows)):.3f}")
+            alike.append(f"layer {i} {(cos.sum() - cos.diagonal().sum()) / (len(batch) ** 2 - len(batch)):.3f}")
         print(f"keys at the {token} token, mean pairwise cosine: {', '.join(alike)}\n")
-    last = model.get_decoder().layers[layers[-1]]
-
-    def states(token: str):  # each fact's state at the last edited layer, at its key token, unprefixed
-        plain = [mine[0] for mine in requests(tokenizer, batch, token)]
-        return forward_at(model, last, [ids for ids, _ in plain], [i for _, i in plain], pad)
-
     unedited = {token: states(token) for token in args.tokens}
     head = "| key token | values | value steps | lr | decay | edits at once | mean value NLL | edit s/fact |"
     print(f"{head} update weight | change reached | train memorisation ({len(batch)}) |")
