@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from mixsd.cli import main
 from mixsd.errors import MixsdError
-from mixsd.pipeline import InjectConfig, inject
+from mixsd.pipeline import RECIPE_LORA, TARGET_DEFAULTS, TRAIN_DEFAULTS, InjectConfig, inject, stage_configs
 from mixsd.settings import load_yaml
 from mixsd.sweep import expand, sweep
+from mixsd.train.config import TrainConfig
 
 FAST = {
     "targets": {"max_new_tokens": 8, "retries": 0, "on_fail": "gold"},
-    "train": {"epochs": 1, "batch_size": 4, "save_steps": 0, "max_completion_length": 8},
+    "train": {"epochs": 1, "batch_size": 4, "save_steps": 0, "max_completion_length": 8, "replay": 2},
     "eval": {"suite": "none", "max_new_tokens": 8, "drift_items": 0, "fisher_items": 0, "bootstrap": 10},
 }
 
@@ -85,7 +87,7 @@ def test_yaml_sections_take_numbers_yaml_reads_as_text(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("facts: f\nout: o\ntrain: {lr: 3e-4, epochs: 2}\n")
     config = InjectConfig.from_mapping(load_yaml(str(path)), source=str(path))
-    assert config.train == {"lr": 3e-4, "epochs": 2}
+    assert config.train == TRAIN_DEFAULTS | {"lr": 3e-4, "epochs": 2}  # the recipe's, key by key
     with pytest.raises(MixsdError, match="run.yaml.*lr: expected float, got 'fast'"):
         InjectConfig.from_mapping({"facts": "f", "out": "o", "train": {"lr": "fast"}}, source=str(path))
 
@@ -115,22 +117,23 @@ def test_sweep_grid_names_runs_by_settings_and_shares_targets_per_lam(tmp_path):
         str(tmp_path / "targets" / "lam0.jsonl"),
         str(tmp_path / "targets" / "lam0.3.jsonl"),
     ]
-    assert specs[0].config.train == {"lr": 1e-5, "epochs": 2}
+    assert specs[0].config.train == TRAIN_DEFAULTS | {"lr": 1e-5, "epochs": 2}
 
 
 def test_a_seed_on_the_grid_seeds_the_whole_run(tmp_path):
     grid = [{"method": "sft", "seed": [0, 1]}, {"method": "mixsd", "lam": 0.3, "seed": [0, 1]}]
     specs = {s.name: s.config for s in expand({"facts": "f", "grid": grid, "targets": {"retries": 1}}, tmp_path)}
     assert list(specs) == ["sft-seed0", "sft-seed1", "mixsd-lam0.3-seed0", "mixsd-lam0.3-seed1"]
-    assert specs["sft-seed1"].train == {"seed": 1}
+    assert specs["sft-seed1"].train == TRAIN_DEFAULTS | {"seed": 1}
     mixsd = specs["mixsd-lam0.3-seed1"]
-    assert mixsd.train == {"seed": 1} and mixsd.targets == {"retries": 1, "seed": 1}
+    assert mixsd.train == TRAIN_DEFAULTS | {"seed": 1}
+    assert mixsd.targets == TARGET_DEFAULTS | {"retries": 1, "seed": 1}
     assert mixsd.targets_out == str(tmp_path / "targets" / "lam0.3-seed1.jsonl")
 
 
 def test_the_recipe_config_is_the_frontier_point_it_names_and_the_confirmation_repeats_it(tmp_path):
-    """configs/recipe.yaml is MixSD's 0.9 point of the recipe search, setting for setting, and the confirmation's
-    seeds differ from that point (and its SFT counterpart) in the seed alone, so the three seeds pair."""
+    """configs/recipe.yaml is MixSD's 0.9 point of the recipe search, setting for setting, and inject's defaults;
+    the confirmation's seeds differ from that point (and its SFT counterpart) in the seed alone, so they pair."""
     from importlib.resources import files
 
     configs = files("mixsd") / "configs"
@@ -145,12 +148,32 @@ def test_the_recipe_config_is_the_frontier_point_it_names_and_the_confirmation_r
         point.targets,
     )
     assert recipe.train == {k: v for k, v in point.train.items() if k not in search_only}
+    default = InjectConfig(facts="f", out="o")
+    assert (default.method, default.lam, default.lora, default.targets, default.train) == (
+        recipe.method,
+        recipe.lam,
+        recipe.lora,
+        recipe.targets,
+        recipe.train,
+    )
     confirm = {s.name: s.config for s in expand(load_yaml(str(configs / "frontier-kgfact-confirm.yaml")), tmp_path)}
     for name, seeded in confirm.items():
         base = frontier[name.replace("-seed1", "").replace("-seed2", "")]
         seed = seeded.train["seed"]
         assert seeded.train == base.train | {"seed": seed} and seeded.eval == base.eval
         assert seeded.targets == base.targets | {"seed": seed}  # (unused by SFT, which trains the corpus answers)
+
+
+def test_the_recipe_is_for_mixsd_and_sft_and_lora_0_trains_every_weight():
+    for method in ("mixsd", "sft"):
+        targets, train, _ = stage_configs(InjectConfig(facts="f", out="o", method=method), Path("f"))
+        assert (train.lora, train.epochs, train.batch_size, train.replay) == (RECIPE_LORA, 14, 5, 50)
+        assert targets.on_fail == "lower-lam"
+    full = stage_configs(InjectConfig(facts="f", out="o", lora=0, train={"replay": 0}), Path("f"))[1]
+    assert (full.lora, full.replay) == (None, 0)
+    for method in ("opsd", "memit"):  # the search did not cover them: their own defaults
+        train = stage_configs(InjectConfig(facts="f", out="o", method=method), Path("f"))[1]
+        assert (train.lora, train.replay, train.epochs) == (None, 0, TrainConfig.epochs)
 
 
 @pytest.mark.parametrize(

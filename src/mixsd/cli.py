@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from mixsd import __version__
+from mixsd.data.kgfact import SIZES as KGFACT_SIZES
 from mixsd.errors import MixsdError
 from mixsd.evaluation.config import EvalConfig
 from mixsd.pipeline import InjectConfig
@@ -278,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_data_convert)
     p = data.add_parser("kgfact", help="build the synthetic world-graph corpus (train, paraphrase, two_hop, retrieval)")
     p.add_argument(
-        "--size", choices=["demo", "small", "large"], default="small", help="demo: 50 facts, small: 100, large: 525"
+        "--size", choices=list(KGFACT_SIZES), default="small", help="mini: 20 facts, demo: 50, small: 100, large: 525"
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output directory")

@@ -1,11 +1,13 @@
-"""`mixsd demo` (what `make demo` runs): inject KGFact-small into the embedded model, end to end.
+"""`mixsd demo` (what `make demo` runs): inject 20 invented facts into the embedded model with the recipe.
 
 First a ten-second look at the two conditionals MixSD mixes: the model answers
 a question about an invented fact without it (naive) and with it in context
-(expert). Then the real run: build KGFact's 50-fact demo corpus, generate MixSD
-targets at lam 0.3, fine-tune, and score memorisation and the general-prompt
-probe for the base and tuned model. Last, five of the injected facts as the base
-and the tuned model answer them. Rerunning continues or skips finished stages.
+(expert). Then the real run: build KGFact's 20-fact mini corpus, generate MixSD
+targets at lam 0.3, train with the recipe (inject's defaults), and score, for the
+base and the tuned model, memorisation beside what the base could do before:
+the known items it still answers (locality) and the everyday-prompt probe. Last,
+five of the injected facts as both models answer them. Rerunning continues or
+skips finished stages.
 """
 
 from __future__ import annotations
@@ -63,12 +65,26 @@ def before_and_after(model, tokenizer, predictions: list[dict], records: dict[st
     return "\n".join(lines)
 
 
+def verdict(result: dict) -> str:
+    """The demo's last word: the facts learnt beside what the base could do before (locality, everyday answers)."""
+    mem = result["memorisation"]
+    parts = [f"learnt {mem['train']['tuned']['loose']:.2f} of {mem['train']['n']} facts"]
+    if "paraphrase" in mem:
+        parts.append(f"{mem['paraphrase']['tuned']['loose']:.2f} asked another way")
+    if loc := result.get("locality"):
+        low, high = loc["kept_ci"]
+        parts.append(f"kept {loc['kept']:.2f} [{low:.2f}, {high:.2f}] of {loc['n']} items the base answered right")
+    if leakage := result.get("general", {}).get("leakage"):
+        parts.append(f"everyday answers naming a trained entity {leakage['tuned']:.2f} (base {leakage['base']:.2f})")
+    return "mixsd demo: " + "; ".join(parts)
+
+
 def run_demo(model: str = DEFAULT_MODEL, out: str = "runs/demo", bf16: bool | None = None) -> dict:
     base, tokenizer = models.load(model)
     show_conditionals(base, tokenizer)
-    facts = Path(out) / "kgfact-demo"
+    facts = Path(out) / "kgfact-mini"
     if not (facts / "manifest.json").is_file():
-        build_kgfact(facts, size="demo", seed=0)
+        build_kgfact(facts, size="mini", seed=0)
     settings = load_yaml(str(DEMO_CONFIG))
     if bf16 is not None:
         settings["train"] = {**settings.get("train", {}), "bf16": bf16}
@@ -78,5 +94,6 @@ def run_demo(model: str = DEFAULT_MODEL, out: str = "runs/demo", bf16: bool | No
     print(before_and_after(base, tokenizer, result["predictions"]["train"], records))
     print("\nmixsd demo: base vs tuned (loose / strict accuracy; retention = tuned / base)\n")
     print(format_table(result))
+    print(f"\n{verdict(result)}")
     print("\nNext: mixsd inject --facts YOUR_FILE.jsonl --out runs/mine  (the record format: README.md)")
     return result

@@ -21,7 +21,7 @@ from mixsd.errors import MixsdError
 SPLITS = ("train.jsonl", "paraphrase.jsonl", "two_hop.jsonl", "retrieval.jsonl")
 
 
-@pytest.fixture(scope="module", params=["small", "large"])
+@pytest.fixture(scope="module", params=["mini", "small", "large"])
 def corpus(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"kgfact-{request.param}")
     manifest = build_kgfact(out, size=request.param, seed=0)
@@ -30,12 +30,14 @@ def corpus(request, tmp_path_factory):
 
 def test_sizes(corpus):
     manifest, splits = corpus
-    domains, entities, facts = {"small": (5, 10, 100), "large": (7, 25, 525)}[manifest["size"]]
+    domains, entities, facts, two_hop = {"mini": (5, 2, 20, 8), "small": (5, 10, 100, 81), "large": (7, 25, 525, 421)}[
+        manifest["size"]
+    ]
     assert len(splits["train"]) == facts == manifest["facts"]
     assert manifest["domains"] == list(DOMAINS)[:domains]
     assert all(len(names) == entities for names in manifest["entities"].values())
     assert len(splits["paraphrase"]) == facts
-    assert len(splits["two_hop"]) > facts * 0.8
+    assert len(splits["two_hop"]) >= two_hop
     assert {name: f["records"] for name, f in manifest["files"].items()} == {
         f"{name}.jsonl": len(records) for name, records in splits.items()
     }

@@ -37,6 +37,19 @@ for side in mixsd sft; do
     mixsd sweep --config src/mixsd/configs/frontier-kgfact-confirm.yaml --out "/work/runs/confirm-$side" \
         --runs "$side-*" || true
 done
+# SFT's confirmation seeds at matched memorisation: the first epoch that memorised >= 0.9 of the train questions
+# (the first-peak rule stops at a one-question dip: it read seed 1 at epoch 2, 0.22), scored as the runs were
+for run in /work/runs/confirm-sft/runs/*/; do
+    [ -f "$run/eval.json" ] || continue
+    epoch=$(python -c 'import json, sys; print(next(int(p["epoch"]) for p in json.load(open(sys.argv[1]))["points"]
+        if p["memorisation"]["train"] >= 0.9))' "$run/model/trajectory.json")
+    name=$(basename "$run")-epoch$epoch
+    [ -f "$STUDY/confirm/matched/$name/eval.json" ] && continue
+    mixsd eval --model "$run/model/epochs/epoch-$(printf %03d "$epoch")" --base smollm2-135m --facts data/kgfact-demo \
+        --suite locality --limit 50 --drift-items 0 --fisher-items 0 --targets data/kgfact-demo/train.jsonl \
+        --out "/work/runs/confirm-matched/$name/eval.json"
+    install -D -m 644 "/work/runs/confirm-matched/$name/eval.json" "$STUDY/confirm/matched/$name/eval.json"
+done
 keep() {  # a finished run's evidence, without weights
     (cd "$1" && find . -type f \( -name eval.json -o -name inject.json -o -name stages.json -o -name report.md \
         -o -name README.md -o -name train_log.jsonl -o -name trajectory.json -o -name memorisation.json \) \

@@ -9,8 +9,8 @@ M=.venv/bin/mixsd
 QUICK=(--general-prompts 0 --drift-items 0 --fisher-items 0)
 
 [ -f "$RUNS/kgfact-demo/manifest.json" ] || $M data kgfact --size demo --seed 0 --out "$RUNS/kgfact-demo"
-for method in mixsd sft; do   # the demo's settings (src/mixsd/configs/demo.yaml): 7 epochs, lr 3e-4, batch 4
-  $M inject --facts "$RUNS/kgfact-demo" --out "$RUNS/demo-$method" --method $method --config src/mixsd/configs/demo.yaml
+for method in mixsd sft; do   # the demo's settings then (run.yaml): full fine-tuning, 7 epochs, lr 3e-4, batch 4
+  $M inject --facts "$RUNS/kgfact-demo" --out "$RUNS/demo-$method" --method $method --config docs/results/locality-demo/run.yaml
 done
 # The base against itself: every known item kept, and the cost of the tuned pass (shipped known set).
 $M eval --model smollm2-135m --base smollm2-135m --suite locality "${QUICK[@]}" --out "$OUT/base.json"
