@@ -38,13 +38,15 @@ for side in mixsd sft; do
         --runs "$side-*" || true
 done
 # SFT's confirmation seeds at matched memorisation: the first epoch that memorised >= 0.9 of the train questions
-# (the first-peak rule stops at a one-question dip: it read seed 1 at epoch 2, 0.22), scored as the runs were
+# (the first-peak rule stops at a one-question dip: it read seed 1 at epoch 2, 0.22), scored as the runs were;
+# a seed whose first peak is that epoch (seed 2) is its own matched reading
 for run in /work/runs/confirm-sft/runs/*/; do
     [ -f "$run/eval.json" ] || continue
-    epoch=$(python -c 'import json, sys; print(next(int(p["epoch"]) for p in json.load(open(sys.argv[1]))["points"]
-        if p["memorisation"]["train"] >= 0.9))' "$run/model/trajectory.json")
+    epoch=$(python -c 'import json, sys; t = json.load(open(sys.argv[1])); points = t["points"]
+first = next(int(p["epoch"]) for p in points if p["memorisation"]["train"] >= 0.9)
+print("" if first == int(points[t["selected"]]["epoch"]) else first)' "$run/model/trajectory.json")
     name=$(basename "$run")-epoch$epoch
-    [ -f "$STUDY/confirm/matched/$name/eval.json" ] && continue
+    [ -z "$epoch" ] || [ -f "$STUDY/confirm/matched/$name/eval.json" ] && continue
     mixsd eval --model "$run/model/epochs/epoch-$(printf %03d "$epoch")" --base smollm2-135m --facts data/kgfact-demo \
         --suite locality --limit 50 --drift-items 0 --fisher-items 0 --targets data/kgfact-demo/train.jsonl \
         --out "/work/runs/confirm-matched/$name/eval.json"
