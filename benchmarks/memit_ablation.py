@@ -11,6 +11,7 @@ is scored as `mixsd eval` scores it: greedy answers to the chat-rendered questio
 
     python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 \\
         --weights 1406 300 60 --steps 25 60 --lrs 0.5 --values fact subject --tokens subject question
+    python benchmarks/memit_ablation.py --n 20 --one-per-subject --weights 1406 300 60 --steps 60 --lrs 0.5
 
 Run it alone on the machine: on 2 CPU cores the values take about 17 s a fact at 25 steps.
 """
@@ -45,6 +46,9 @@ def main() -> None:
     parser.add_argument("--facts", default="data/kgfact-demo/train.jsonl")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--n", type=int, default=50, help="the first N facts, edited in one batch")
+    parser.add_argument(
+        "--one-per-subject", action="store_true", help="only each subject's first fact (so no two share a key)"
+    )
     parser.add_argument("--weights", type=float, nargs="+", default=[1406.0, 300.0, 60.0])
     parser.add_argument("--steps", type=int, nargs="+", default=[25])
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.5], help="Adam's learning rate on the values")
@@ -63,7 +67,10 @@ def main() -> None:
     config = TrainConfig(data=args.facts, out="unused", method="memit", model=args.model)
     use_format(tokenizer, config.prompt_format)
     model.requires_grad_(False)
-    batch = edits(args.facts)[0][: args.n]
+    found = edits(args.facts)[0]
+    if args.one_per_subject:  # each subject's first fact: no two edits share a key
+        found = [e for i, e in enumerate(found) if e.subject not in {f.subject for f in found[:i]}]
+    batch = found[: args.n]
     layers = config.layers or default_layers(len(model.get_decoder().layers))
     key = f"tokens{args.stat_tokens}-layers{'_'.join(map(str, layers))}.pt"
     moments = second_moment(model, tokenizer, layers, args.stat_tokens, statistics_dir(args.model) / key)
