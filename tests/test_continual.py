@@ -18,7 +18,7 @@ from mixsd.sweep import expand, sweep
 
 FAST = {
     "targets": {"max_new_tokens": 8, "retries": 0, "on_fail": "gold"},
-    "train": {"epochs": 2, "batch_size": 2, "save_steps": 0, "max_completion_length": 8},
+    "train": {"epochs": 2, "batch_size": 2, "save_steps": 0, "max_completion_length": 8, "replay": 0},
     "eval": {
         "suite": "none",
         "max_new_tokens": 8,

@@ -103,7 +103,7 @@ def sweep_yaml(tmp_path: Path, facts: Path, model: str) -> Path:
         f"model: {model}\nfacts: {facts}\n"
         "grid:\n  - {method: sft}\n  - {method: mixsd, lam: 0.5}\n"
         "targets: {max_new_tokens: 8, retries: 0, on_fail: gold}\n"
-        "train: {epochs: 2, batch_size: 4, save_steps: 3, bf16: false}\n"
+        "train: {epochs: 2, batch_size: 4, save_steps: 3, bf16: false, replay: 0}\n"
         "eval: {suite: none, max_new_tokens: 8, drift_items: 0, fisher_items: 0, bootstrap: 10}\n"
     )
     return path

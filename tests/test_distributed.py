@@ -156,7 +156,7 @@ def test_two_process_inject_runs_every_stage_once(facts, tiny_model_dir, tmp_pat
     config.write_text(
         f"facts: {facts}\nmodel: {tiny_model_dir}\nlam: 0.5\n"
         "targets: {max_new_tokens: 8, retries: 0, on_fail: gold}\n"
-        "train: {epochs: 1, batch_size: 2, save_steps: 0, bf16: false}\n"
+        "train: {epochs: 1, batch_size: 2, save_steps: 0, bf16: false, replay: 0}\n"
         "eval: {suite: none, max_new_tokens: 8, general_prompts: 6, drift_items: 0, fisher_items: 0, bootstrap: 10}\n"
     )
     one, two = tmp_path / "one", tmp_path / "two"
