@@ -67,10 +67,13 @@ def main() -> None:
     config = TrainConfig(data=args.facts, out="unused", method="memit", model=args.model)
     use_format(tokenizer, config.prompt_format)
     model.requires_grad_(False)
-    found = edits(args.facts)[0]
+    facts = edits(args.facts)[0]
     if args.one_per_subject:  # each subject's first fact: no two edits share a key
-        found = [e for i, e in enumerate(found) if e.subject not in {f.subject for f in found[:i]}]
-    batch = found[: args.n]
+        first = {}
+        for e in facts:
+            first.setdefault(e.subject, e)
+        facts = list(first.values())
+    batch = facts[: args.n]
     layers = config.layers or default_layers(len(model.get_decoder().layers))
     key = f"tokens{args.stat_tokens}-layers{'_'.join(map(str, layers))}.pt"
     moments = second_moment(model, tokenizer, layers, args.stat_tokens, statistics_dir(args.model) / key)
