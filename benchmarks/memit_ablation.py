@@ -21,12 +21,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
+from statistics import mean, median
 
+import torch
 import torch.nn.functional as F
 
 from mixsd import models
 from mixsd.chat import use_format
 from mixsd.evaluation.facts import score_answers
+from mixsd.evaluation.general import gold_nll
 from mixsd.evaluation.generation import decode, greedy_answers
 from mixsd.train.config import TrainConfig
 from mixsd.train.memit import (
@@ -36,9 +39,16 @@ from mixsd.train.memit import (
     requests,
     second_moment,
     statistics_dir,
+    target_ids,
     update,
     values,
 )
+
+
+def _band(text: str) -> list[int]:
+    """'3-12' is layers 3 to 12, '12' layer 12 alone."""
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
 
 
 def main() -> None:
@@ -60,6 +70,12 @@ def main() -> None:
         "--tokens", nargs="+", default=["subject"], choices=["subject", "question"], help="where the keys are read"
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[50], help="facts edited together, in turn")
+    parser.add_argument(
+        "--bands", nargs="+", default=None, help="edited layers as FIRST-LAST (default: the authors' middle band)"
+    )
+    parser.add_argument(
+        "--preserves", type=float, nargs="+", default=[0.0], help="hold the requests' other tokens (--memit-preserve)"
+    )
     parser.add_argument("--stat-tokens", type=int, default=100_000)
     args = parser.parse_args()
 
@@ -74,10 +90,12 @@ def main() -> None:
             first.setdefault(e.subject, e)
         facts = list(first.values())
     batch = facts[: args.n]
-    layers = config.layers or default_layers(len(model.get_decoder().layers))
-    key = f"tokens{args.stat_tokens}-layers{'_'.join(map(str, layers))}.pt"
-    moments = second_moment(model, tokenizer, layers, args.stat_tokens, statistics_dir(args.model) / key)
-    downs = [model.get_decoder().layers[i].mlp.down_proj for i in layers]
+    band = default_layers(len(model.get_decoder().layers))
+    bands = [_band(b) for b in args.bands] if args.bands else [band]
+    union = sorted({i for b in bands for i in b})
+    key = f"tokens{args.stat_tokens}-layers{'_'.join(map(str, union))}.pt"
+    moments = second_moment(model, tokenizer, union, args.stat_tokens, statistics_dir(args.model) / key)
+    downs = [model.get_decoder().layers[i].mlp.down_proj for i in union]
     original = [d.weight.detach().clone() for d in downs]
     prompts = [e.record.prompt for e in batch]
     pad = tokenizer.pad_token_id
@@ -91,50 +109,87 @@ def main() -> None:
     def at(module, token: str, inputs: bool = False):  # `module`'s input or output at each fact's key token
         return forward_at(model, module, [i for i, _ in plain[token]], [c for _, c in plain[token]], pad, inputs=inputs)
 
-    def states(token: str):  # each fact's state at the last edited layer
-        return at(model.get_decoder().layers[layers[-1]], token)
+    def states(token: str, layer: int):  # each fact's state at `layer`'s output
+        return at(model.get_decoder().layers[layer], token)
 
-    for token in args.tokens:  # how alike the batch's keys are, at the band's first and last layer
+    def alone(token: str, layer: int, edited) -> list[float]:
+        """Each fact's gold NLL per token under the unedited model with only its key token's state at `layer` set
+        to what the edited model made it: what the edit carries through that one state, the rest left as it was."""
+        block, nll = model.get_decoder().layers[layer], []
+        for (ids, col), edit, h in zip(plain[token], batch, edited, strict=True):
+            answer = target_ids(tokenizer, edit)
+
+            def hook(_module, _args, out, col=col, h=h):
+                stream = (out[0] if isinstance(out, tuple) else out).clone()
+                stream[0, col] = h
+                return (stream, *out[1:]) if isinstance(out, tuple) else stream
+
+            handle = block.register_forward_hook(hook)
+            try:
+                with torch.no_grad():
+                    logits = model(input_ids=torch.tensor([ids + answer[:-1]])).logits[0, len(ids) - 1 :]
+            finally:
+                handle.remove()
+            nll.append(F.cross_entropy(logits.float(), torch.tensor(answer)).item())
+        return nll
+
+    for token in args.tokens:  # how alike the batch's keys are, at the first and last layer edited
         alike = []
-        for i, down in ((layers[0], downs[0]), (layers[-1], downs[-1])):
+        for i, down in ((union[0], downs[0]), (union[-1], downs[-1])):
             keys = F.normalize(at(down, token, inputs=True), dim=-1)
             cos = keys @ keys.T
             alike.append(f"layer {i} {(cos.sum() - cos.diagonal().sum()) / (len(batch) ** 2 - len(batch)):.3f}")
         print(f"keys at the {token} token, mean pairwise cosine: {', '.join(alike)}\n")
-    unedited = {token: states(token) for token in args.tokens}
-    head = "| key token | values | value steps | lr | decay | edits at once | mean value NLL | edit s/fact |"
-    print(f"{head} update weight | change reached | train memorisation ({len(batch)}) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    lasts = sorted({b[-1] for b in bands})
+    unedited = {(token, last): states(token, last) for token in args.tokens for last in lasts}
+    targets = [(e.record.prompt, f"\\boxed{{{e.record.gold}}}") for e in batch]
+    head = "| key token | values | value steps | lr | decay | edits at once | mean value NLL | edit s/fact | layers |"
+    head += " update weight | preserve | change reached | gold NLL, the key's state alone |"
+    print(f"{head} gold NLL: mean / median | memorised ({len(batch)}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     base = memorised()
-    print(f"| (unedited) | | | | | | | | | | {base:.2f} |")
+    gold = gold_nll(model, tokenizer, targets)
+    print(f"| (unedited) | | | | | | | | | | | | | {mean(gold):.3f} / {median(gold):.3f} | {base:.2f} |")
     grid = itertools.product(args.tokens, args.values, args.steps, args.lrs, args.decays, args.batches)
     for token, per, steps, lr, decay, size in grid:
         config.memit_token, config.memit_values, config.memit_steps = token, per, steps
         config.lr, config.memit_decay = lr, decay
         chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
-        # One batch: its values are the unedited model's, found once for every weight. Sequential batches: each
-        # batch's values are found on the model the batches before it edited, so again for every weight.
-        started = time.monotonic()
-        found = values(model, tokenizer, batch, layers[-1], config) if len(chunks) == 1 else None
-        found_s = time.monotonic() - started
-        for weight in args.weights:
-            config.memit_update_weight = weight
+        # One batch: its values are the unedited model's at a band's last layer, found once for every band ending
+        # there and every weight. Sequential batches: each batch's values are found on the model the batches
+        # before it edited, so again for every band and weight.
+        found: dict[int, tuple] = {}
+        found_s: dict[int, float] = {}
+        for layers, weight, keep in itertools.product(bands, args.weights, args.preserves):
+            last = layers[-1]
+            if len(chunks) == 1 and last not in found:
+                started = time.monotonic()
+                found[last] = values(model, tokenizer, batch, last, config)
+                found_s[last] = time.monotonic() - started
+            config.memit_update_weight, config.memit_preserve = weight, keep
             started, nll = time.monotonic(), []
             for chunk in chunks:
-                z, losses = found or values(model, tokenizer, chunk, layers[-1], config)
+                z, losses = found.get(last) or values(model, tokenizer, chunk, last, config)
                 update(model, tokenizer, chunk, z, layers, moments, config)
                 nll += losses
-            per_fact = (found_s + time.monotonic() - started) / len(batch)  # values and updates
-            reached = ""
-            if found:  # how much of the asked change (z - state) the update delivered, on average over the facts
-                asked = found[0] - unedited[token]
-                left = (found[0] - states(token)).norm(dim=-1) / asked.norm(dim=-1)
+            per_fact = (found_s.get(last, 0.0) + time.monotonic() - started) / len(batch)  # values and updates
+            edited, reached = states(token, last), ""
+            if last in found:  # how much of the asked change (z - state) the update delivered, averaged over facts
+                asked = found[last][0] - unedited[token, last]
+                left = (found[last][0] - edited).norm(dim=-1) / asked.norm(dim=-1)
                 reached = f"{1 - left.mean().item():.2f}"
-            score = memorised()
+            score, gold = memorised(), gold_nll(model, tokenizer, targets)
             for d, w in zip(downs, original, strict=True):
                 d.weight.data.copy_(w)
-            row = f"| {token} | {per} | {steps} | {lr:g} | {decay:g} | {size} | {sum(nll) / len(nll):.3f} |"
-            print(f"{row} {per_fact:.1f} | {weight:g} | {reached} | {score:.2f} |", flush=True)
+            lone = alone(token, last, edited)
+            row = f"| {token} | {per} | {steps} | {lr:g} | {decay:g} | {min(size, len(batch))} |"
+            row += f" {sum(nll) / len(nll):.3f} |"
+            where = f"{layers[0]}-{last}" if len(layers) > 1 else f"{last}"
+            print(
+                f"{row} {per_fact:.1f} | {where} | {weight:g} | {keep:g} | {reached} | {mean(lone):.3f} "
+                f"| {mean(gold):.3f} / {median(gold):.3f} | {score:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

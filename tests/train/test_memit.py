@@ -93,6 +93,31 @@ def test_a_subjects_facts_share_one_change_of_their_own_states(tiny_model, token
     assert not torch.allclose(z[0], z[2])  # but each from its own state
 
 
+def test_preserve_holds_the_requests_other_tokens_and_still_moves_the_keys(tiny_model, tokenizer, tmp_path):
+    """`memit_preserve`: the values were found with only the key token's state changed, so the update is asked to
+    leave the down-projection's output at the prompts' other tokens and the answer's ("\\boxed{" in every fact)
+    where it was; the keys themselves still move."""
+    edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", [*FACTS, SAME_SUBJECT])))
+    prompts = memit.requests(tokenizer, edits)
+    answers = [memit.target_ids(tokenizer, e)[:-1] for e in edits]
+    rows = [ids + answer for answer, mine in zip(answers, prompts, strict=True) for ids, _ in mine]
+    cols = [i for mine in prompts for _, i in mine]
+
+    def outputs(model, others):
+        down = model.get_decoder().layers[0].mlp.down_proj
+        return memit.forward_at(model, down, rows, cols, tokenizer.pad_token_id, others=others)
+
+    moved = {}
+    for keep in (0.0, 10.0):
+        model = copy.deepcopy(tiny_model)
+        settings = config(tmp_path / "f.jsonl", memit_steps=5, memit_preserve=keep, memit_update_weight=1.0)
+        z = memit.values(model, tokenizer, edits, 0, settings)[0]
+        memit.update(model, tokenizer, edits, z, [0], memit.second_moment(model, tokenizer, [0], 500, None), settings)
+        moved[keep] = [(outputs(model, o) - outputs(tiny_model, o)).norm(dim=-1).mean().item() for o in (True, False)]
+    assert moved[10.0][0] < 0.05 * moved[0.0][0]  # the other tokens: held (0.40 -> 0.003 when written)
+    assert moved[10.0][1] > 0.5 * moved[0.0][1] > 0  # the keys: still moved
+
+
 def test_question_keys_are_read_where_the_relation_has_been_read(tokenizer):
     """`memit_token="question"`: the key is the question's last token, after the relation, so one subject's facts
     get keys of their own (at the subject's last token their states differ only by what came before it)."""

@@ -122,6 +122,11 @@ class TrainConfig(PromptSettings):
         "first '?', else the prompt's end), where the relation has been read too, so a subject's facts get keys of "
         "their own",
     )
+    memit_preserve: float = setting(
+        0.0,
+        "memit: weight that holds the edit prompts' other tokens' MLP outputs in place, per token, against a key's 1 "
+        "(0: the authors', only the second moment does)",
+    )
     skip_bad: bool = setting(False, "memit: leave out records with no subject in their prompt, and count them")
 
     @property

@@ -95,14 +95,19 @@ def _key_index(tokenizer, text: str, subject: str, token: str = "subject") -> tu
     return ids, common - 1
 
 
-def forward_at(model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False):
-    """`module`'s input (or output) at each row's `cols` position, from one forward pass."""
+def forward_at(
+    model, module, rows: list[list[int]], cols: list[int], pad: int, *, inputs: bool = False, others: bool = False
+):
+    """`module`'s input (or output) at each row's `cols` position, from one forward pass; with `others`, at every
+    other real position instead (stacked)."""
     ids, mask = padded(rows, pad)
     seen: dict[str, torch.Tensor] = {}
+    picked = torch.arange(len(cols)), torch.tensor(cols)
+    rest = mask.bool().index_put(picked, torch.tensor(False))
 
     def hook(_module, args, output=None):
         h = args[0] if inputs else (output[0] if isinstance(output, tuple) else output)
-        seen["h"] = h[torch.arange(len(cols)), torch.tensor(cols)]
+        seen["h"] = h[rest.to(h.device)] if others else h[picked]
         raise _Enough  # nothing above this module is needed
 
     handle = module.register_forward_pre_hook(hook) if inputs else module.register_forward_hook(hook)
@@ -122,7 +127,7 @@ def value(model, tokenizer, group: list[Edit], prompts: list[list[tuple[list[int
     CONTEXTS, with its key token (`_key_index`)."""
     rows, cols, spans, golds = [], [], [], []
     for edit, mine in zip(group, prompts, strict=True):
-        target = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+        target = target_ids(tokenizer, edit)
         for ids, index in mine:  # the logit at len(ids) - 1 + j predicts target[j]
             rows.append(ids + target[:-1])
             cols.append(index)
@@ -256,6 +261,11 @@ def update_weight(config, down: torch.nn.Linear) -> float:
     return 15000.0 * down.in_features / 16384
 
 
+def target_ids(tokenizer, edit: Edit) -> list[int]:
+    """What an edit makes the answer: the boxed gold, as the assistant turn begins."""
+    return tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+
+
 def requests(tokenizer, batch: list[Edit], token: str = "subject") -> list[list[tuple[list[int], int]]]:
     """Each fact's prompt in each of the CONTEXTS, with its key token (`_key_index`)."""
     return [[_key_index(tokenizer, c.format(e.record.prompt), e.subject, token) for c in CONTEXTS] for e in batch]
@@ -286,13 +296,20 @@ def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[in
     rows = [ids for mine in prompts for ids, _ in mine]
     cols = [index for mine in prompts for _, index in mine]
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
+    # The values were found with only the key token's state changed: the prompts' other tokens and the answer's,
+    # whose keys are alike from fact to fact ("\\boxed{"), are where `memit_preserve` holds the MLPs still.
+    answered = [ids + target_ids(tokenizer, e)[:-1] for e, mine in zip(batch, prompts, strict=True) for ids, _ in mine]
     for n_done, layer in enumerate(layers):
         down = blocks[layer].mlp.down_proj
         keys = forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
         now = forward_at(model, blocks[last], rows[plain], cols[plain], pad)
         residual = (z - now) / (len(layers) - n_done)
         k, r = keys.double().cpu(), residual.double().cpu()
-        adjusted = torch.linalg.solve(update_weight(config, down) * moments[layer].double() + k.T @ k, k.T)
+        kept = update_weight(config, down) * moments[layer].double()
+        if config.memit_preserve:  # the requests' other tokens, each held where it is as firmly as a key is moved
+            o = forward_at(model, down, answered, cols, pad, inputs=True, others=True).double().cpu()
+            kept += config.memit_preserve * o.T @ o
+        adjusted = torch.linalg.solve(kept + k.T @ k, k.T)
         with torch.no_grad():
             down.weight += (r.T @ adjusted.T).to(down.weight.dtype).to(down.weight.device)
 
