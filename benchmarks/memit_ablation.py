@@ -1,26 +1,33 @@
 """Why MEMIT's 50-fact batch learns nothing while a single edit works: the values' NLL, and train memorisation
-against the update weight, the value steps and the batch, on the embedded model.
+against the update weight, the value steps, the band, `--memit-preserve` and the batch, on the embedded model.
 
-Values (step 1) are computed once per (steps, lr, decay) on the unedited model and reused for every update weight
-(step 2 restores the down-projections after each), so a grid costs one value pass per value setting, and
+Values (step 1) are computed once per (steps, lr, decay, band's last layer) on the unedited model and reused for
+every band ending there, every update weight and every preserve weight (step 2 restores the down-projections after
+each), so a grid costs one value pass per value setting; `--values-cache DIR` keeps them for the next run.
 "change reached" says how much of each fact's asked change of state (z minus its unedited state, at the last edited
-layer) the update delivered: 1 is all of it, 0 none; with
-`--batches` smaller than N the facts are edited a batch at a time, each batch's values found on the model the
-batches before it edited (`mixsd train --memit-batch`), which costs a value pass per update weight. Memorisation
-is scored as `mixsd eval` scores it: greedy answers to the chat-rendered question, loose match of the gold.
+layer) the update delivered: 1 is all of it, 0 none. "gold NLL" is each gold answer's NLL a token under the edited
+model (the values reached "mean value NLL"); "the key's state alone" is the same under the unedited model with only
+the key token's state at the last edited layer set to what the edit made it: if that is low and the edited model's
+is not, the edit works at the key and breaks elsewhere. With `--batches` smaller than N the facts are edited a
+batch at a time, each batch's values found on the model the batches before it edited (`mixsd train
+--memit-batch`), which costs a value pass per update weight. Memorisation is scored as `mixsd eval` scores it:
+greedy answers to the chat-rendered question, loose match of the gold.
 
     python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 \\
-        --weights 1406 300 60 --steps 25 60 --lrs 0.5 --values fact subject --tokens subject question
-    python benchmarks/memit_ablation.py --n 20 --one-per-subject --weights 1406 300 60 --steps 60 --lrs 0.5
+        --weights 1406 300 60 --steps 60 --lrs 0.5 --preserves 0 1 10
+    python benchmarks/memit_ablation.py --n 20 --one-per-subject --weights 1406 300 60 --steps 60 --bands 3-12 12
 
-Run it alone on the machine: on 2 CPU cores the values take about 17 s a fact at 25 steps.
+Run it alone on the machine: on 2 CPU cores the values take about 40 s a fact at 60 steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
+import json
 import time
+from pathlib import Path
 from statistics import mean, median
 
 import torch
@@ -31,6 +38,7 @@ from mixsd.chat import use_format
 from mixsd.evaluation.facts import score_answers
 from mixsd.evaluation.general import gold_nll
 from mixsd.evaluation.generation import decode, greedy_answers
+from mixsd.io import atomic_open, file_sha256
 from mixsd.train.config import TrainConfig
 from mixsd.train.memit import (
     default_layers,
@@ -76,6 +84,7 @@ def main() -> None:
     parser.add_argument(
         "--preserves", type=float, nargs="+", default=[0.0], help="hold the requests' other tokens (--memit-preserve)"
     )
+    parser.add_argument("--values-cache", help="a folder to keep each batch's values in and read them back from")
     parser.add_argument("--stat-tokens", type=int, default=100_000)
     args = parser.parse_args()
 
@@ -111,6 +120,21 @@ def main() -> None:
 
     def states(token: str, layer: int):  # each fact's state at `layer`'s output
         return at(model.get_decoder().layers[layer], token)
+
+    def kept_values(args, batch, setting: tuple, config):
+        """The batch's values at one setting, read back from `--values-cache` when an earlier run saved them (they
+        depend only on the model, the facts and the setting: the search is deterministic)."""
+        if not args.values_cache:
+            return values(model, tokenizer, batch, setting[-1], config)
+        ids = hashlib.sha256(json.dumps([[e.record.id for e in batch], setting, args.model]).encode()).hexdigest()
+        path = Path(args.values_cache) / f"values-{file_sha256(args.facts)[:12]}-{ids[:12]}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        found = values(model, tokenizer, batch, setting[-1], config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, "wb") as f:
+            torch.save(found, f)
+        return found
 
     def alone(token: str, layer: int, edited) -> list[float]:
         """Each fact's gold NLL per token under the unedited model with only its key token's state at `layer` set
@@ -164,7 +188,7 @@ def main() -> None:
             last = layers[-1]
             if len(chunks) == 1 and last not in found:
                 started = time.monotonic()
-                found[last] = values(model, tokenizer, batch, last, config)
+                found[last] = kept_values(args, batch, (token, per, steps, lr, decay, last), config)
                 found_s[last] = time.monotonic() - started
             config.memit_update_weight, config.memit_preserve = weight, keep
             started, nll = time.monotonic(), []
