@@ -11,7 +11,9 @@ gradient step on any weight:
 2. Updates, layer by layer. The keys K (the down-projection's input at the subject's last token) and the residual
    R still needed to reach z, spread over the layers left; then W += R K^T (w C + K K^T)^-1, where C is the keys'
    second moment on general text and w the update weight: the least-squares change that moves these keys and
-   as little else as it can.
+   as little else as it can. With `memit_preserve` P (ours, not the authors'), P O O^T joins w C: O are the keys
+   of the requests' other tokens and of their answers' (alike in every fact: "\\boxed{"), which the values were
+   found without moving; held there, more of the values' effect survives (docs/results/memit-demo, item 9).
 
 The request is the question as the chat template renders it (where the evaluation asks it), the target the boxed
 gold answer, the subject a record's `meta.subject` (an imported field `subject`), or the name KGFact records as
@@ -306,7 +308,7 @@ def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[in
         residual = (z - now) / (len(layers) - n_done)
         k, r = keys.double().cpu(), residual.double().cpu()
         kept = update_weight(config, down) * moments[layer].double()
-        if config.memit_preserve:  # the requests' other tokens, each held where it is as firmly as a key is moved
+        if config.memit_preserve:  # the requests' other tokens, each held in place with this weight (a key's is 1)
             o = forward_at(model, down, answered, cols, pad, inputs=True, others=True).double().cpu()
             kept += config.memit_preserve * o.T @ o
         adjusted = torch.linalg.solve(kept + k.T @ k, k.T)
