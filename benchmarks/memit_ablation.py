@@ -11,7 +11,8 @@ the key token's state at the last edited layer set to what the edit made it: if 
 is not, the edit works at the key and breaks elsewhere. With `--batches` smaller than N the facts are edited a
 batch at a time, each batch's values found on the model the batches before it edited (`mixsd train
 --memit-batch`), which costs a value pass per update weight. Memorisation is scored as `mixsd eval` scores it:
-greedy answers to the chat-rendered question, loose match of the gold.
+greedy answers to the chat-rendered question, loose match of the gold. The gold NLLs are the box's, without the end
+of turn the values also ask for (`--no-stop`: they do not).
 
     python benchmarks/memit_ablation.py --facts data/kgfact-demo/train.jsonl --n 50 \\
         --weights 1406 300 60 --steps 60 --lrs 0.5 --preserves 0 1 10
@@ -84,12 +85,15 @@ def main() -> None:
     parser.add_argument(
         "--preserves", type=float, nargs="+", default=[0.0], help="hold the requests' other tokens (--memit-preserve)"
     )
+    parser.add_argument(
+        "--stop", action=argparse.BooleanOptionalAction, default=True, help="values end with the end of turn"
+    )
     parser.add_argument("--values-cache", help="a folder to keep each batch's values in and read them back from")
     parser.add_argument("--stat-tokens", type=int, default=100_000)
     args = parser.parse_args()
 
     model, tokenizer = models.load(args.model, dtype="float32")
-    config = TrainConfig(data=args.facts, out="unused", method="memit", model=args.model)
+    config = TrainConfig(data=args.facts, out="unused", method="memit", model=args.model, memit_stop=args.stop)
     use_format(tokenizer, config.prompt_format)
     model.requires_grad_(False)
     facts = edits(args.facts)[0]
@@ -141,7 +145,7 @@ def main() -> None:
         to what the edited model made it: what the edit carries through that one state, the rest left as it was."""
         block, nll = model.get_decoder().layers[layer], []
         for (ids, col), edit, h in zip(plain[token], batch, edited, strict=True):
-            answer = target_ids(tokenizer, edit)
+            answer = target_ids(tokenizer, edit, stop=False)
 
             def hook(_module, _args, out, col=col, h=h):
                 stream = (out[0] if isinstance(out, tuple) else out).clone()
@@ -188,7 +192,7 @@ def main() -> None:
             last = layers[-1]
             if len(chunks) == 1 and last not in found:
                 started = time.monotonic()
-                found[last] = kept_values(args, batch, (token, per, steps, lr, decay, last), config)
+                found[last] = kept_values(args, batch, (token, per, steps, lr, decay, args.stop, last), config)
                 found_s[last] = time.monotonic() - started
             config.memit_update_weight, config.memit_preserve = weight, keep
             started, nll = time.monotonic(), []

@@ -123,7 +123,7 @@ LATER = {
     | {"lr_schedule": "constant", "warmup_ratio": 0.0, "train_layers": None, "replay": 0, "replay_max_new_tokens": 96}
     | {"memit_steps": 25, "memit_clamp": 4.0, "memit_kl": 0.0625, "memit_decay": 0.5, "memit_update_weight": None}
     | {"memit_stat_tokens": 100_000, "memit_batch": None, "skip_bad": False, "memit_values": "fact"}
-    | {"memit_token": "subject", "memit_preserve": 0.0},
+    | {"memit_token": "subject", "memit_preserve": 0.0, "memit_stop": False},
     "EvalConfig": _PROMPT | {"no_system_prompt": False, "locality_limit": None},
 }
 

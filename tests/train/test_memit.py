@@ -34,7 +34,7 @@ def config(data, out="out", **kw) -> TrainConfig:
     return TrainConfig(data=str(data), out=str(out), method="memit", **({"memit_stat_tokens": 2000} | kw))
 
 
-def test_one_edit_makes_the_target_the_answer_and_leaves_other_prompts_nearly_alone(smol, tmp_path):
+def test_one_edit_makes_the_target_and_its_end_the_answer_and_leaves_other_prompts_nearly_alone(smol, tmp_path):
     model, tokenizer = copy.deepcopy(smol[0]), smol[1]
     edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", FACTS[:1])))
     unrelated = ["What is the capital of France?", "How do plants grow?", FACTS[1][1]]
@@ -48,7 +48,8 @@ def test_one_edit_makes_the_target_the_answer_and_leaves_other_prompts_nearly_al
     # of norm ~170 at layer 9, to the target.
     settings = config(tmp_path / "f.jsonl", train_layers="4-9", memit_steps=60)
     memit.edit_model(model, tokenizer, edits, settings, None)
-    target = tokenizer("\\boxed{Velmora}", add_special_tokens=False)["input_ids"]
+    # The answer and then the end of turn: the model stops after the box instead of writing more of them.
+    target = tokenizer("\\boxed{Velmora}", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     ids = prompt_ids(tokenizer, FACTS[0][1])
     greedy = model.generate(torch.tensor([ids]), max_new_tokens=len(target), do_sample=False)[0, len(ids) :]
     assert greedy.tolist() == target
@@ -99,7 +100,7 @@ def test_preserve_holds_the_requests_other_tokens_and_still_moves_the_keys(tiny_
     where it was; the keys themselves still move."""
     edits, _ = memit.edits(str(write_facts(tmp_path / "f.jsonl", [*FACTS, SAME_SUBJECT])))
     prompts = memit.requests(tokenizer, edits)
-    answers = [memit.target_ids(tokenizer, e)[:-1] for e in edits]
+    answers = [memit.target_ids(tokenizer, e, stop=True)[:-1] for e in edits]
     rows = [ids + answer for answer, mine in zip(answers, prompts, strict=True) for ids, _ in mine]
     cols = [i for mine in prompts for _, i in mine]
 

@@ -127,6 +127,11 @@ class TrainConfig(PromptSettings):
         "memit: weight that holds the edit prompts' other tokens' MLP outputs in place, per token, against a key's 1 "
         "(0: the authors', only the second moment does)",
     )
+    memit_stop: bool = setting(
+        True,
+        "memit: the values' target ends with the end of turn, as SFT's does, so the edited model stops after its "
+        "answer (--no-memit-stop: ends at the box, the authors')",
+    )
     skip_bad: bool = setting(False, "memit: leave out records with no subject in their prompt, and count them")
 
     @property

@@ -16,9 +16,9 @@ gradient step on any weight:
    found without moving; held there, more of the values' effect survives (docs/results/memit-demo, item 9).
 
 The request is the question as the chat template renders it (where the evaluation asks it), the target the boxed
-gold answer, the subject a record's `meta.subject` (an imported field `subject`), or the name KGFact records as
-`meta.source`. C comes from Wikipedia passages that ship offline (SQuAD, DROP, CoQA), cached per model, layer and
-token count, since no Wikipedia download is possible.
+gold answer and the end of turn, the subject a record's `meta.subject` (an imported field `subject`), or the name
+KGFact records as `meta.source`. C comes from Wikipedia passages that ship offline (SQuAD, DROP, CoQA), cached per
+model, layer and token count, since no Wikipedia download is possible.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def value(model, tokenizer, group: list[Edit], prompts: list[list[tuple[list[int
     CONTEXTS, with its key token (`_key_index`)."""
     rows, cols, spans, golds = [], [], [], []
     for edit, mine in zip(group, prompts, strict=True):
-        target = target_ids(tokenizer, edit)
+        target = target_ids(tokenizer, edit, config.memit_stop)
         for ids, index in mine:  # the logit at len(ids) - 1 + j predicts target[j]
             rows.append(ids + target[:-1])
             cols.append(index)
@@ -263,9 +263,12 @@ def update_weight(config, down: torch.nn.Linear) -> float:
     return 15000.0 * down.in_features / 16384
 
 
-def target_ids(tokenizer, edit: Edit) -> list[int]:
-    """What an edit makes the answer: the boxed gold, as the assistant turn begins."""
-    return tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+def target_ids(tokenizer, edit: Edit, stop: bool) -> list[int]:
+    """What an edit makes the answer: the boxed gold, as the assistant turn begins; with `stop`, then the end of
+    turn, as SFT's targets end, since an edit that only asks for the box leaves the model free to go on to other
+    boxes, and the scorer reads the last one."""
+    box = tokenizer(f"\\boxed{{{edit.record.gold}}}", add_special_tokens=False)["input_ids"]
+    return box + [tokenizer.eos_token_id] if stop else box
 
 
 def requests(tokenizer, batch: list[Edit], token: str = "subject") -> list[list[tuple[list[int], int]]]:
@@ -300,7 +303,11 @@ def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[in
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
     # The values were found with only the key token's state changed: the prompts' other tokens and the answer's,
     # whose keys are alike from fact to fact ("\\boxed{"), are where `memit_preserve` holds the MLPs still.
-    answered = [ids + target_ids(tokenizer, e)[:-1] for e, mine in zip(batch, prompts, strict=True) for ids, _ in mine]
+    answered = [
+        ids + target_ids(tokenizer, e, config.memit_stop)[:-1]
+        for e, mine in zip(batch, prompts, strict=True)
+        for ids, _ in mine
+    ]
     for n_done, layer in enumerate(layers):
         down = blocks[layer].mlp.down_proj
         keys = forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
