@@ -255,12 +255,14 @@ def _passage_chunks(tokenizer, tokens: int, width: int = 256) -> list[list[int]]
 
 
 def update_weight(config, down: torch.nn.Linear) -> float:
-    """How much the second moment weighs against the edits. An edit moves its key's output by about
-    width / weight of what it asks (k^T C^-1 k is about the MLP width for a typical key), so the authors' 15000,
-    set for GPT-J's 16384-wide MLP, is scaled to the model's width unless given."""
+    """How much the second moment weighs against the edits. An edit moves its key's output by about width / weight
+    of what it asks (k^T C^-1 k is about the MLP width for a typical key), so the weight scales with the width:
+    0.039 of it (60 for SmolLM2-135M's 1536), the best kept of 20 / 60 / 300 on the demo facts with `memit_preserve`
+    (docs/results/memit-demo, item 10). The authors' 15000 for GPT-J's 16384 is 0.92 of it: without the preserve
+    term an edit also moves the answers' tokens, and a heavier second moment was their only brake."""
     if config.memit_update_weight is not None:
         return config.memit_update_weight
-    return 15000.0 * down.in_features / 16384
+    return 0.039 * down.in_features
 
 
 def target_ids(tokenizer, edit: Edit, stop: bool) -> list[int]:
