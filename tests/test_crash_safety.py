@@ -81,7 +81,17 @@ def train_argv(facts: Path, out: Path, model: str) -> list[str]:
 TRAIN = ["--max-steps", "12", "--batch-size", "2", "--save-steps", "2", "--no-bf16"]
 
 
-def test_train_killed_then_resumed_equals_an_uninterrupted_run(facts, tiny_model_dir, tmp_path):
+@pytest.fixture
+def one_thread():
+    """The in-process runs on one thread, as `spawn`'s child: on some CPUs (AVX-512 / AMX kernels) the thread count
+    changes how a matmul's sums are split, so its rounding, and a run resumed on another count differs in bits."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_train_killed_then_resumed_equals_an_uninterrupted_run(facts, tiny_model_dir, tmp_path, one_thread):
     whole = tmp_path / "whole"
     assert main([*train_argv(facts, whole, tiny_model_dir), *TRAIN]) == 0
     out = tmp_path / "killed"

@@ -129,9 +129,13 @@ LATER = {
 
 
 def _settings(config) -> dict:
-    """A stage config's settings as its key sees them."""
+    """A stage config's settings as its key sees them. MEMIT's own settings are left out of a trained run's: they do
+    not touch it, so changing their defaults does not redo it."""
     later = LATER[type(config).__name__]
-    return {k: v for k, v in asdict(config).items() if not (k in later and v == later[k])}
+    settings = {k: v for k, v in asdict(config).items() if not (k in later and v == later[k])}
+    if isinstance(config, TrainConfig) and config.method != "memit":
+        settings = {k: v for k, v in settings.items() if not k.startswith("memit_")}
+    return settings
 
 
 def _key(settings: dict, *inputs: str) -> str:
