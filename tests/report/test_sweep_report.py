@@ -94,6 +94,18 @@ def test_table_numbers_are_the_eval_json_numbers(sweep_dir):
     assert "opsd" not in text.split("## At")[1].split("## Plots")[0]  # below 90% memorisation
 
 
+def test_a_memit_run_has_no_epochs_in_the_table(sweep_dir):
+    """MEMIT edits once: the sweep's shared `epochs` does not apply to it, so its cell is empty, not a number."""
+    fake_run(sweep_dir, "memit", "memit", 0.90, 0.95)
+    text = write_sweep_report(sweep_dir).read_text()
+
+    def row(name: str) -> list[str]:
+        line = next(line for line in text.splitlines() if line.startswith(f"| {name} "))
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    assert row("memit")[4] == "" and row("sft-lr0.0001")[4] == "5"
+
+
 def test_report_is_reproducible_byte_for_byte(sweep_dir):
     first = write_sweep_report(sweep_dir).read_bytes()
     assert write_sweep_report(sweep_dir).read_bytes() == first

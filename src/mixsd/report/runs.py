@@ -61,7 +61,7 @@ def load_run(run: Path) -> Row:
         method=settings["method"],
         lam=settings["lam"] if mixsd else None,
         lr=train.get("lr"),
-        epochs=train.get("epochs"),
+        epochs=None if settings["method"] == "memit" else train.get("epochs"),  # MEMIT edits once: no epochs
         lora=settings.get("lora"),
         memorisation={s: v.tuned["loose"] for s, v in result.memorisation.items()},
         probes={s: v.retention for s, v in result.probe_retention.items()},

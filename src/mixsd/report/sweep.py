@@ -127,7 +127,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
             r.method,
             fmt(r.lam, 1) if r.lam is not None else "",
             f"{r.lr:g}" if r.lr else "default",
-            f"{r.epochs:g}" if r.epochs else "default",
+            f"{r.epochs:g}" if r.epochs else "" if r.method == "memit" else "default",
             str(r.lora or ""),
         ]
         cells += [r.point or "final"] if points else []
