@@ -305,11 +305,8 @@ def update(model, tokenizer, batch: list[Edit], z: torch.Tensor, layers: list[in
     plain = slice(0, len(rows), len(CONTEXTS))  # the rows without a prefix
     # The values were found with only the key token's state changed: the prompts' other tokens and the answer's,
     # whose keys are alike from fact to fact ("\\boxed{"), are where `memit_preserve` holds the MLPs still.
-    answered = [
-        ids + target_ids(tokenizer, e, config.memit_stop)[:-1]
-        for e, mine in zip(batch, prompts, strict=True)
-        for ids, _ in mine
-    ]
+    answers = [target_ids(tokenizer, e, config.memit_stop)[:-1] for e in batch]
+    answered = [ids + a for a, mine in zip(answers, prompts, strict=True) for ids, _ in mine]
     for n_done, layer in enumerate(layers):
         down = blocks[layer].mlp.down_proj
         keys = forward_at(model, down, rows, cols, pad, inputs=True).reshape(len(batch), len(CONTEXTS), -1).mean(1)
