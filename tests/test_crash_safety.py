@@ -131,7 +131,7 @@ def same_weights(a: Path, b: Path) -> bool:
     return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
 
-def test_sweep_killed_then_rerun_equals_an_uninterrupted_run(facts, tiny_model_dir, tmp_path):
+def test_sweep_killed_then_rerun_equals_an_uninterrupted_run(facts, tiny_model_dir, tmp_path, one_thread):
     config = sweep_yaml(tmp_path, facts, tiny_model_dir)
     whole = tmp_path / "whole"
     assert main(["sweep", "--config", str(config), "--out", str(whole)]) == 0
